@@ -1,0 +1,306 @@
+package hostconn
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
+)
+
+// SSHModel is a host's ssh {} block.
+type SSHModel struct {
+	Host                  types.String  `tfsdk:"host"`
+	Port                  types.Int64   `tfsdk:"port"`
+	User                  types.String  `tfsdk:"user"`
+	PrivateKey            types.String  `tfsdk:"private_key"`
+	Password              types.String  `tfsdk:"password"`
+	Agent                 types.Bool    `tfsdk:"agent"`
+	KnownHostsFile        types.String  `tfsdk:"known_hosts_file"`
+	HostKey               types.String  `tfsdk:"host_key"`
+	InsecureIgnoreHostKey types.Bool    `tfsdk:"insecure_ignore_host_key"`
+	Sudo                  types.Bool    `tfsdk:"sudo"`
+	Timeout               types.String  `tfsdk:"timeout"`
+	Local                 types.Bool    `tfsdk:"local"`
+	Bastion               *BastionModel `tfsdk:"bastion"`
+}
+
+// ProviderSSHModel is the provider's ssh {} block of defaults.
+type ProviderSSHModel struct {
+	Port                  types.Int64   `tfsdk:"port"`
+	User                  types.String  `tfsdk:"user"`
+	PrivateKey            types.String  `tfsdk:"private_key"`
+	Password              types.String  `tfsdk:"password"`
+	Agent                 types.Bool    `tfsdk:"agent"`
+	KnownHostsFile        types.String  `tfsdk:"known_hosts_file"`
+	InsecureIgnoreHostKey types.Bool    `tfsdk:"insecure_ignore_host_key"`
+	Sudo                  types.Bool    `tfsdk:"sudo"`
+	Timeout               types.String  `tfsdk:"timeout"`
+	Bastion               *BastionModel `tfsdk:"bastion"`
+}
+
+// BastionModel is a bastion {} block.
+type BastionModel struct {
+	Host       types.String `tfsdk:"host"`
+	Port       types.Int64  `tfsdk:"port"`
+	User       types.String `tfsdk:"user"`
+	PrivateKey types.String `tfsdk:"private_key"`
+	Password   types.String `tfsdk:"password"`
+	HostKey    types.String `tfsdk:"host_key"`
+}
+
+// BMCModel is the provider's bmc {} block of defaults for homelab_node.
+type BMCModel struct {
+	Username    types.String `tfsdk:"username"`
+	Password    types.String `tfsdk:"password"`
+	Protocol    types.String `tfsdk:"protocol"`
+	InsecureTLS types.Bool   `tfsdk:"insecure_tls"`
+}
+
+// KubernetesModel is the provider's kubernetes {} block.
+type KubernetesModel struct {
+	KubeconfigPath types.String `tfsdk:"kubeconfig_path"`
+	Kubeconfig     types.String `tfsdk:"kubeconfig"`
+	Context        types.String `tfsdk:"context"`
+}
+
+// Defaults is what the provider hands every resource and data source: the
+// shared SSH pool and the provider-level defaults (nil when a block is absent).
+type Defaults struct {
+	Pool       *remote.Pool
+	SSH        *ProviderSSHModel
+	BMC        *BMCModel
+	Kubernetes *KubernetesModel
+}
+
+// Target is a resolved way to reach one host.
+type Target struct {
+	Local  bool
+	Sudo   bool
+	Config remote.Config
+}
+
+// String names the target in messages.
+func (t Target) String() string {
+	if t.Local {
+		return "localhost (local)"
+	}
+	return t.Config.String()
+}
+
+// known reports whether v holds a usable value (set and known).
+func known(v interface {
+	IsNull() bool
+	IsUnknown() bool
+}) bool {
+	return !v.IsNull() && !v.IsUnknown()
+}
+
+func str(own, def types.String, fallback string) string {
+	switch {
+	case known(own):
+		return own.ValueString()
+	case known(def):
+		return def.ValueString()
+	}
+	return fallback
+}
+
+func boolean(own, def types.Bool) bool {
+	switch {
+	case known(own):
+		return own.ValueBool()
+	case known(def):
+		return def.ValueBool()
+	}
+	return false
+}
+
+func integer(own, def types.Int64, fallback int64) int64 {
+	switch {
+	case known(own):
+		return own.ValueInt64()
+	case known(def):
+		return def.ValueInt64()
+	}
+	return fallback
+}
+
+// Unknowns lists the attributes (as paths relative to the block) that are
+// still unknown, in the host's block or the provider's defaults. A target
+// cannot be resolved until they are known.
+func Unknowns(m *SSHModel, d *ProviderSSHModel) []string {
+	var out []string
+	add := func(name string, v interface{ IsUnknown() bool }) {
+		if v.IsUnknown() {
+			out = append(out, name)
+		}
+	}
+	if m != nil {
+		add("host", m.Host)
+		add("port", m.Port)
+		add("user", m.User)
+		add("private_key", m.PrivateKey)
+		add("password", m.Password)
+		add("host_key", m.HostKey)
+		add("known_hosts_file", m.KnownHostsFile)
+		add("local", m.Local)
+		if m.Bastion != nil {
+			add("bastion.host", m.Bastion.Host)
+		}
+	}
+	if d != nil {
+		add("provider ssh.port", d.Port)
+		add("provider ssh.user", d.User)
+		add("provider ssh.private_key", d.PrivateKey)
+		add("provider ssh.password", d.Password)
+		add("provider ssh.known_hosts_file", d.KnownHostsFile)
+		if d.Bastion != nil {
+			add("provider ssh.bastion.host", d.Bastion.Host)
+		}
+	}
+	return out
+}
+
+// Resolve merges a host's ssh {} block over the provider's defaults. at is
+// the path of the ssh block, for attribute errors.
+func Resolve(m *SSHModel, d *ProviderSSHModel, at path.Path) (Target, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	if m == nil {
+		diags.AddAttributeError(at, "Missing ssh block", "An `ssh { host = ... }` block is required to reach the host.")
+		return Target{}, diags
+	}
+	if d == nil {
+		d = &ProviderSSHModel{}
+	}
+	if u := Unknowns(m, d); len(u) > 0 {
+		diags.AddAttributeError(at, "Unknown connection settings",
+			fmt.Sprintf("These connection settings are not known yet: %s. They must be known before the host can be reached; "+
+				"if they come from a resource that is not created yet, add `depends_on` on that resource so this is read during apply, "+
+				"after the value is known.", strings.Join(u, ", ")))
+		return Target{}, diags
+	}
+	host := m.Host.ValueString()
+	if host == "" {
+		diags.AddAttributeError(at.AtName("host"), "Missing SSH host", "Set `host` in the `ssh` block.")
+		return Target{}, diags
+	}
+	t := Target{Sudo: boolean(m.Sudo, d.Sudo)}
+	if m.Local.ValueBool() {
+		if host != "localhost" {
+			diags.AddAttributeError(at.AtName("local"), "Local execution needs host = \"localhost\"",
+				fmt.Sprintf("`local = true` runs commands on the machine Terraform runs on, but `host` is %q. "+
+					"Set `host = \"localhost\"`, or remove `local` to connect over SSH.", host))
+			return Target{}, diags
+		}
+		t.Local = true
+		return t, diags
+	}
+	timeout, err := time.ParseDuration(str(m.Timeout, d.Timeout, remote.DefaultTimeout.String()))
+	if err != nil {
+		diags.AddAttributeError(at.AtName("timeout"), "Invalid SSH timeout", err.Error())
+		return Target{}, diags
+	}
+	cfg := remote.Config{
+		Host:                  host,
+		Port:                  int(integer(m.Port, d.Port, remote.DefaultPort)),
+		User:                  str(m.User, d.User, "root"),
+		PrivateKey:            str(m.PrivateKey, d.PrivateKey, ""),
+		Password:              str(m.Password, d.Password, ""),
+		Agent:                 boolean(m.Agent, d.Agent),
+		KnownHostsFile:        expandHome(str(m.KnownHostsFile, d.KnownHostsFile, "")),
+		HostKey:               str(m.HostKey, types.StringNull(), ""),
+		InsecureIgnoreHostKey: boolean(m.InsecureIgnoreHostKey, d.InsecureIgnoreHostKey),
+		Timeout:               timeout,
+		Sudo:                  t.Sudo,
+	}
+	if cfg.PrivateKey == "" && cfg.Password == "" && !cfg.Agent {
+		diags.AddAttributeError(at, "No SSH authentication configured",
+			fmt.Sprintf("Nothing to log in to %s with: set `private_key`, `password` or `agent = true` in this `ssh` block or the provider's.", cfg))
+		return Target{}, diags
+	}
+	b := m.Bastion
+	if b == nil {
+		b = d.Bastion
+	}
+	if b != nil {
+		if !known(b.Host) || b.Host.ValueString() == "" {
+			diags.AddAttributeError(at.AtName("bastion").AtName("host"), "Missing bastion host", "A `bastion` block needs `host`.")
+			return Target{}, diags
+		}
+		bc := cfg // the jump host inherits the target's credentials and known_hosts
+		bc.Bastion, bc.HostKey, bc.Sudo = nil, "", false
+		bc.Host = b.Host.ValueString()
+		bc.Port = int(integer(b.Port, types.Int64Null(), remote.DefaultPort))
+		bc.User = str(b.User, types.StringNull(), cfg.User)
+		bc.PrivateKey = str(b.PrivateKey, types.StringNull(), cfg.PrivateKey)
+		bc.Password = str(b.Password, types.StringNull(), cfg.Password)
+		bc.HostKey = str(b.HostKey, types.StringNull(), "")
+		cfg.Bastion = &bc
+	}
+	t.Config = cfg
+	return t, diags
+}
+
+// Warnings returns the warnings a configuration deserves (host key
+// verification switched off), attached to the ssh block at.
+func Warnings(m *SSHModel, d *ProviderSSHModel, at path.Path) diag.Diagnostics {
+	var diags diag.Diagnostics
+	if m != nil && m.InsecureIgnoreHostKey.ValueBool() {
+		diags.AddAttributeWarning(at.AtName("insecure_ignore_host_key"), "Host key verification is disabled",
+			fmt.Sprintf("insecure_ignore_host_key = true: the identity of %s is not checked, so anyone on the network path can "+
+				"impersonate it and read everything sent, including secrets. Record its key in known_hosts or pin `host_key` instead.",
+				m.Host.ValueString()))
+	}
+	return diags
+}
+
+// Connect resolves the target and returns a Runner for it.
+func Connect(d *Defaults, m *SSHModel, at path.Path) (remote.Runner, Target, diag.Diagnostics) {
+	var def *ProviderSSHModel
+	if d != nil {
+		def = d.SSH
+	}
+	t, diags := Resolve(m, def, at)
+	if diags.HasError() {
+		return nil, t, diags
+	}
+	if t.Local {
+		return remote.NewLocal(t.Sudo), t, diags
+	}
+	if d == nil || d.Pool == nil {
+		diags.AddError("Provider not configured", "The homelab provider was not configured before use; this is a bug in the provider.")
+		return nil, t, diags
+	}
+	r, err := d.Pool.Runner(t.Config)
+	if err != nil {
+		diags.AddAttributeError(at, "Unable to set up SSH connection to "+t.String(), err.Error())
+		return nil, t, diags
+	}
+	return r, t, diags
+}
+
+// durationValidator checks that a string parses as a positive Go duration.
+type durationValidator struct{}
+
+func (durationValidator) Description(context.Context) string {
+	return "must be a positive duration such as 30s or 2m"
+}
+
+func (v durationValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (durationValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if !known(req.ConfigValue) {
+		return
+	}
+	d, err := time.ParseDuration(req.ConfigValue.ValueString())
+	if err != nil || d <= 0 {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid duration",
+			fmt.Sprintf("%q is not a positive duration; write it like 30s, 90s or 2m.", req.ConfigValue.ValueString()))
+	}
+}

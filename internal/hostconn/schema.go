@@ -1,0 +1,163 @@
+package hostconn
+
+import (
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	dschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	pschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	rschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+)
+
+type kind int
+
+const (
+	kString kind = iota
+	kInt
+	kBool
+)
+
+// attr describes one attribute once; it is rendered into every schema flavour.
+type attr struct {
+	name      string
+	kind      kind
+	desc      string
+	sensitive bool
+	// onlyHost marks attributes that belong to a host's own ssh {} block and
+	// not to the provider's defaults.
+	onlyHost bool
+	strV     []validator.String
+	intV     []validator.Int64
+}
+
+var portValidators = []validator.Int64{int64validator.Between(1, 65535)}
+
+var sshAttrs = []attr{
+	{name: "host", kind: kString, onlyHost: true, desc: "Address or DNS name of the host. Required in a resource's or data source's `ssh` block.",
+		strV: []validator.String{stringvalidator.LengthAtLeast(1)}},
+	{name: "port", kind: kInt, desc: "SSH port. Defaults to the provider's `ssh.port`, then 22.", intV: portValidators},
+	{name: "user", kind: kString, desc: "User to log in as. Defaults to the provider's `ssh.user`, then `root`. Non-root users need `sudo = true` for privileged operations."},
+	{name: "private_key", kind: kString, sensitive: true, desc: "Private key (PEM or OpenSSH format, the key's content, not a path; use `file()` to read one). Passphrase-protected keys must go through `agent` instead."},
+	{name: "password", kind: kString, sensitive: true, desc: "Password for password or keyboard-interactive authentication. Prefer keys."},
+	{name: "agent", kind: kBool, desc: "Authenticate with the keys of the ssh-agent at `$SSH_AUTH_SOCK`."},
+	{name: "known_hosts_file", kind: kString, desc: "known_hosts file that host keys are verified against. Defaults to `~/.ssh/known_hosts`. Entries for non-standard ports are written `[host]:port`; hashed entries are supported."},
+	{name: "host_key", kind: kString, onlyHost: true, desc: "Pinned public host key of this host (`ssh-ed25519 AAAA...`, as in `/etc/ssh/ssh_host_ed25519_key.pub`). When set, it is used instead of `known_hosts_file`."},
+	{name: "insecure_ignore_host_key", kind: kBool, desc: "Skip host key verification. Anyone between the provider and the host can then read and change everything sent, including secrets. Emits a warning."},
+	{name: "sudo", kind: kBool, desc: "Run commands through `sudo -n` when `user` is not root. Sudo must not ask for a password (a `NOPASSWD` rule): a prompt fails at once instead of hanging."},
+	{name: "timeout", kind: kString, desc: "How long to wait for the TCP connection and SSH handshake, as a Go duration (`30s`, `2m`). Defaults to the provider's `ssh.timeout`, then `30s`.",
+		strV: []validator.String{durationValidator{}}},
+	{name: "local", kind: kBool, onlyHost: true, desc: "Run commands on the machine Terraform runs on, without SSH. Requires `host = \"localhost\"`; `sudo` still applies."},
+}
+
+var bastionAttrs = []attr{
+	{name: "host", kind: kString, desc: "Address or DNS name of the jump host.", strV: []validator.String{stringvalidator.LengthAtLeast(1)}},
+	{name: "port", kind: kInt, desc: "SSH port of the jump host. Defaults to 22.", intV: portValidators},
+	{name: "user", kind: kString, desc: "User on the jump host. Defaults to the target's user."},
+	{name: "private_key", kind: kString, sensitive: true, desc: "Private key for the jump host. Defaults to the target's key."},
+	{name: "password", kind: kString, sensitive: true, desc: "Password for the jump host. Defaults to the target's password."},
+	{name: "host_key", kind: kString, desc: "Pinned public host key of the jump host. Defaults to verifying it against the target's `known_hosts_file`."},
+}
+
+const (
+	sshBlockDesc     = "How to reach the host: over SSH, or on the local machine with `local = true`. Unset attributes fall back to the provider's `ssh` block."
+	providerSSHDesc  = "Defaults for every `ssh` block of the provider's resources and data sources. Host keys are verified unless `insecure_ignore_host_key` is set."
+	bastionBlockDesc = "Jump host the connection is made through, like OpenSSH's `ProxyJump`. Its connection is pooled too."
+)
+
+func pick(attrs []attr, host bool) []attr {
+	var out []attr
+	for _, a := range attrs {
+		if a.onlyHost && !host {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// ResourceBlock is the ssh {} block of a resource. It is required.
+func ResourceBlock() rschema.SingleNestedBlock {
+	attrs := map[string]rschema.Attribute{}
+	for _, a := range pick(sshAttrs, true) {
+		attrs[a.name] = resourceAttr(a, false)
+	}
+	bastion := map[string]rschema.Attribute{}
+	for _, a := range bastionAttrs {
+		bastion[a.name] = resourceAttr(a, false)
+	}
+	return rschema.SingleNestedBlock{
+		Description: sshBlockDesc, MarkdownDescription: sshBlockDesc,
+		Attributes: attrs,
+		Blocks: map[string]rschema.Block{"bastion": rschema.SingleNestedBlock{
+			Description: bastionBlockDesc, MarkdownDescription: bastionBlockDesc, Attributes: bastion}},
+		Validators: []validator.Object{objectvalidator.IsRequired()},
+	}
+}
+
+func resourceAttr(a attr, required bool) rschema.Attribute {
+	switch a.kind {
+	case kInt:
+		return rschema.Int64Attribute{Description: a.desc, MarkdownDescription: a.desc, Optional: !required, Required: required, Sensitive: a.sensitive, Validators: a.intV}
+	case kBool:
+		return rschema.BoolAttribute{Description: a.desc, MarkdownDescription: a.desc, Optional: !required, Required: required, Sensitive: a.sensitive}
+	}
+	return rschema.StringAttribute{Description: a.desc, MarkdownDescription: a.desc, Optional: !required, Required: required, Sensitive: a.sensitive, Validators: a.strV}
+}
+
+// DataSourceBlock is the ssh {} block of a data source. It is required.
+func DataSourceBlock() dschema.SingleNestedBlock {
+	attrs := map[string]dschema.Attribute{}
+	for _, a := range pick(sshAttrs, true) {
+		attrs[a.name] = dataSourceAttr(a, false)
+	}
+	bastion := map[string]dschema.Attribute{}
+	for _, a := range bastionAttrs {
+		bastion[a.name] = dataSourceAttr(a, false)
+	}
+	return dschema.SingleNestedBlock{
+		Description: sshBlockDesc, MarkdownDescription: sshBlockDesc,
+		Attributes: attrs,
+		Blocks: map[string]dschema.Block{"bastion": dschema.SingleNestedBlock{
+			Description: bastionBlockDesc, MarkdownDescription: bastionBlockDesc, Attributes: bastion}},
+		Validators: []validator.Object{objectvalidator.IsRequired()},
+	}
+}
+
+func dataSourceAttr(a attr, required bool) dschema.Attribute {
+	switch a.kind {
+	case kInt:
+		return dschema.Int64Attribute{Description: a.desc, MarkdownDescription: a.desc, Optional: !required, Required: required, Sensitive: a.sensitive, Validators: a.intV}
+	case kBool:
+		return dschema.BoolAttribute{Description: a.desc, MarkdownDescription: a.desc, Optional: !required, Required: required, Sensitive: a.sensitive}
+	}
+	return dschema.StringAttribute{Description: a.desc, MarkdownDescription: a.desc, Optional: !required, Required: required, Sensitive: a.sensitive, Validators: a.strV}
+}
+
+// ProviderBlock is the provider's ssh {} block of defaults.
+func ProviderBlock() pschema.SingleNestedBlock {
+	attrs := map[string]pschema.Attribute{}
+	for _, a := range pick(sshAttrs, false) {
+		attrs[a.name] = providerAttr(a)
+	}
+	bastion := map[string]pschema.Attribute{}
+	for _, a := range bastionAttrs {
+		bastion[a.name] = providerAttr(a)
+	}
+	return pschema.SingleNestedBlock{
+		Description: providerSSHDesc, MarkdownDescription: providerSSHDesc,
+		Attributes: attrs,
+		Blocks: map[string]pschema.Block{"bastion": pschema.SingleNestedBlock{
+			Description: bastionBlockDesc, MarkdownDescription: bastionBlockDesc, Attributes: bastion}},
+	}
+}
+
+func providerAttr(a attr) pschema.Attribute {
+	switch a.kind {
+	case kInt:
+		return pschema.Int64Attribute{Description: a.desc, MarkdownDescription: a.desc, Optional: true, Sensitive: a.sensitive, Validators: a.intV}
+	case kBool:
+		return pschema.BoolAttribute{Description: a.desc, MarkdownDescription: a.desc, Optional: true, Sensitive: a.sensitive}
+	}
+	return pschema.StringAttribute{Description: a.desc, MarkdownDescription: a.desc, Optional: true, Sensitive: a.sensitive, Validators: a.strV}
+}

@@ -1,0 +1,142 @@
+// Package provider defines the homelab provider: its configuration (the
+// ssh, bmc and kubernetes defaults every resource can override) and the
+// registration of its resources and data sources.
+package provider
+
+import (
+	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/datasources"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
+)
+
+// TypeName is the provider's type name, the prefix of its resources.
+const TypeName = "homelab"
+
+// Model is the provider block.
+type Model struct {
+	SSH        *hostconn.ProviderSSHModel `tfsdk:"ssh"`
+	BMC        *hostconn.BMCModel         `tfsdk:"bmc"`
+	Kubernetes *hostconn.KubernetesModel  `tfsdk:"kubernetes"`
+}
+
+// Data is handed to every resource and data source in Configure.
+type Data = hostconn.Defaults
+
+// Provider is the homelab provider. One instance lives per provider process;
+// it owns the SSH connection pool every resource and data source shares.
+type Provider struct {
+	version string
+	pool    *remote.Pool
+}
+
+var (
+	_ provider.Provider                   = (*Provider)(nil)
+	_ provider.ProviderWithValidateConfig = (*Provider)(nil)
+)
+
+// New returns a constructor for the provider at the given version.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider {
+		return &Provider{version: version, pool: remote.NewPool(poolLogger)}
+	}
+}
+
+func poolLogger(ctx context.Context, msg string, fields map[string]any) {
+	tflog.Debug(ctx, msg, fields)
+}
+
+func (p *Provider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = TypeName
+	resp.Version = p.version
+}
+
+func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	const desc = "Manages a homelab from bare metal up: servers through their BMC, ZFS pools and datasets, " +
+		"restic backups, MetalLB address pools and RKE2 clusters, over SSH and the hosts' own tools."
+	bmcDesc := map[string]string{
+		"block":        "Defaults for the `bmc` blocks of `homelab_node`.",
+		"username":     "BMC user name.",
+		"password":     "BMC password.",
+		"protocol":     "How to talk to BMCs: `ipmi`, `redfish`, or `auto` (try Redfish, then IPMI). Defaults to `auto`.",
+		"insecure_tls": "Accept self-signed TLS certificates from Redfish BMCs, which most ship with.",
+	}
+	kubeDesc := map[string]string{
+		"block":           "How to reach the Kubernetes API for Kubernetes-backed resources. A resource's own `kubeconfig` overrides it, so a cluster built in the same apply can be used.",
+		"kubeconfig_path": "Path of a kubeconfig file. Defaults to `$KUBECONFIG`, then `~/.kube/config`.",
+		"kubeconfig":      "Content of a kubeconfig, instead of a path.",
+		"context":         "Context of the kubeconfig to use. Defaults to its current context.",
+	}
+	resp.Schema = schema.Schema{
+		Description: desc, MarkdownDescription: desc,
+		Blocks: map[string]schema.Block{
+			"ssh": hostconn.ProviderBlock(),
+			"bmc": schema.SingleNestedBlock{
+				Description: bmcDesc["block"], MarkdownDescription: bmcDesc["block"],
+				Attributes: map[string]schema.Attribute{
+					"username": schema.StringAttribute{Optional: true, Description: bmcDesc["username"], MarkdownDescription: bmcDesc["username"]},
+					"password": schema.StringAttribute{Optional: true, Sensitive: true, Description: bmcDesc["password"], MarkdownDescription: bmcDesc["password"]},
+					"protocol": schema.StringAttribute{Optional: true, Description: bmcDesc["protocol"], MarkdownDescription: bmcDesc["protocol"],
+						Validators: []validator.String{stringvalidator.OneOf("auto", "ipmi", "redfish")}},
+					"insecure_tls": schema.BoolAttribute{Optional: true, Description: bmcDesc["insecure_tls"], MarkdownDescription: bmcDesc["insecure_tls"]},
+				},
+			},
+			"kubernetes": schema.SingleNestedBlock{
+				Description: kubeDesc["block"], MarkdownDescription: kubeDesc["block"],
+				Attributes: map[string]schema.Attribute{
+					"kubeconfig_path": schema.StringAttribute{Optional: true, Description: kubeDesc["kubeconfig_path"], MarkdownDescription: kubeDesc["kubeconfig_path"],
+						Validators: []validator.String{stringvalidator.ConflictsWith(path.MatchRelative().AtParent().AtName("kubeconfig"))}},
+					"kubeconfig": schema.StringAttribute{Optional: true, Sensitive: true, Description: kubeDesc["kubeconfig"], MarkdownDescription: kubeDesc["kubeconfig"]},
+					"context":    schema.StringAttribute{Optional: true, Description: kubeDesc["context"], MarkdownDescription: kubeDesc["context"]},
+				},
+			},
+		},
+	}
+}
+
+// ValidateConfig warns about provider-wide settings that weaken security.
+func (p *Provider) ValidateConfig(ctx context.Context, req provider.ValidateConfigRequest, resp *provider.ValidateConfigResponse) {
+	var m Model
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if m.SSH != nil && m.SSH.InsecureIgnoreHostKey.ValueBool() {
+		resp.Diagnostics.AddAttributeWarning(path.Root("ssh").AtName("insecure_ignore_host_key"), "Host key verification is disabled",
+			"insecure_ignore_host_key = true in the provider's ssh block: no host's identity is checked, so anyone on the network path "+
+				"can impersonate a host and read everything sent, including secrets. Record host keys in known_hosts or pin `host_key` per host instead.")
+	}
+}
+
+// Configure hands the defaults and the shared connection pool to resources
+// and data sources. Unknown values are passed on as unknown: they only
+// matter once a resource actually connects.
+func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var m Model
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, "password", "private_key", "kubeconfig")
+	tflog.Debug(ctx, "configuring homelab provider", map[string]any{"version": p.version, "ssh_defaults": m.SSH != nil})
+	data := &Data{Pool: p.pool, SSH: m.SSH, BMC: m.BMC, Kubernetes: m.Kubernetes}
+	resp.DataSourceData = data
+	resp.ResourceData = data
+}
+
+func (p *Provider) Resources(context.Context) []func() resource.Resource {
+	return nil
+}
+
+func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{
+		datasources.NewHost,
+	}
+}
