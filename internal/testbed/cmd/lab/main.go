@@ -1,0 +1,454 @@
+// Command lab runs the demo homelab used by `make demo`: real peers (today
+// an OpenSSH host called "storage") listening on loopback addresses, plus
+// the OpenTofu binary, provider build and CLI configuration to drive them.
+//
+// Usage:
+//
+//	go run ./internal/testbed/cmd/lab up|down|status
+//	go run ./internal/testbed/cmd/lab demo [DIR]    # up, then apply DIR (default examples/lab)
+//	go run ./internal/testbed/cmd/lab schema FILE   # provider schema JSON for tfplugindocs
+//
+// State lives in .lab/ at the repository root: lab.json records every peer
+// (address, pids, files) and terraform.tfvars.json holds the variables the
+// demo configuration needs to reach them. Peers are detached daemons that
+// outlive this command until `lab down`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/testbed"
+)
+
+const (
+	labDirName     = ".lab"
+	stateFileName  = "lab.json"
+	tfvarsFileName = "terraform.tfvars.json"
+	cliConfigName  = "tofurc"
+	pluginsDirName = "plugins"
+	stateVersion   = 1
+	// stopGrace is how long `down` waits after SIGTERM before SIGKILL.
+	stopGrace = 5 * time.Second
+	// peerStartTimeout bounds starting one peer.
+	peerStartTimeout = 2 * time.Minute
+)
+
+// peer is one machine or service of the lab. Adding a peer (a ZFS VM, a
+// kube-apiserver, a BMC simulator, ...) means implementing peer and listing
+// it in labPeers; lab.json, down and status handle it generically.
+type peer interface {
+	// Name is unique within the lab and names the peer's directory.
+	Name() string
+	// Start starts the peer, detached from this process, with its files
+	// under dir, and describes it.
+	Start(ctx context.Context, dir string) (peerRecord, error)
+}
+
+// labPeers are the peers `up` starts, in order.
+var labPeers = []peer{
+	sshHost{name: "storage"},
+}
+
+// labState is the content of lab.json.
+type labState struct {
+	Version int `json:"version"`
+	// Dir is the lab's state directory.
+	Dir string `json:"dir"`
+	// Tofu is the OpenTofu binary.
+	Tofu string `json:"tofu"`
+	// CLIConfig is the OpenTofu CLI config (TF_CLI_CONFIG_FILE).
+	CLIConfig string `json:"cli_config"`
+	// ProviderDir holds the provider binary the CLI config points at.
+	ProviderDir string `json:"provider_dir"`
+	// TFVars is the generated terraform.tfvars.json.
+	TFVars string `json:"tfvars"`
+	// Peers are the running peers.
+	Peers []peerRecord `json:"peers"`
+}
+
+// peerRecord describes a started peer in lab.json.
+type peerRecord struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Endpoint is the address clients connect to ("host:port").
+	Endpoint string `json:"endpoint"`
+	Dir      string `json:"dir"`
+	// Processes are the processes to stop on `down`.
+	Processes []processRecord `json:"processes"`
+	// Files are notable files of the peer (keys, logs, ...), by role.
+	Files map[string]string `json:"files,omitempty"`
+	// Vars are the OpenTofu variables this peer contributes to
+	// terraform.tfvars.json.
+	Vars map[string]any `json:"vars,omitempty"`
+	// Connect is a command line for reaching the peer by hand.
+	Connect string `json:"connect,omitempty"`
+}
+
+// processRecord identifies a process; Exe guards against pid reuse.
+type processRecord struct {
+	PID int    `json:"pid"`
+	Exe string `json:"exe"`
+}
+
+// alive reports whether all processes of the peer are running.
+func (r peerRecord) alive() bool {
+	for _, p := range r.Processes {
+		if !testbed.ProcessAlive(p.PID, p.Exe) {
+			return false
+		}
+	}
+	return len(r.Processes) > 0
+}
+
+func main() {
+	if len(os.Args) < 2 || len(os.Args) > 3 {
+		usage()
+	}
+	arg := ""
+	if len(os.Args) == 3 {
+		arg = os.Args[2]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	l, err := newLab()
+	if err == nil {
+		switch os.Args[1] {
+		case "up":
+			err = l.up(ctx)
+		case "demo":
+			err = l.demo(ctx, arg)
+		case "schema":
+			err = schema(ctx, arg)
+		case "down":
+			err = l.destroyDemo(ctx)
+			err = errors.Join(err, l.down())
+		case "status":
+			err = l.status()
+		default:
+			usage()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "lab %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+// usage reports wrong arguments and exits.
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: go run ./internal/testbed/cmd/lab up | demo [DIR] | down | status | schema FILE")
+	os.Exit(2)
+}
+
+// lab knows where the lab's files live.
+type lab struct {
+	dir string
+}
+
+// newLab locates the lab directory in the repository root.
+func newLab() (*lab, error) {
+	root, err := testbed.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	return &lab{dir: filepath.Join(root, labDirName)}, nil
+}
+
+// path returns the path of a file in the lab directory.
+func (l *lab) path(name string) string { return filepath.Join(l.dir, name) }
+
+// up starts every peer that is not running and (re)builds the tooling. The
+// provider is rebuilt on every call so the demo never runs a stale binary.
+func (l *lab) up(ctx context.Context) error {
+	st, err := l.load()
+	if err != nil {
+		return err
+	}
+	if st != nil && allAlive(st.Peers) && len(st.Peers) == len(labPeers) {
+		fmt.Println("lab is already up")
+		if err := l.ensureTooling(ctx, st); err != nil {
+			return err
+		}
+		if err := l.save(st); err != nil {
+			return err
+		}
+		printStatus(st)
+		return nil
+	}
+	if st != nil {
+		fmt.Println("lab is partly down; restarting it")
+		if err := l.stopPeers(st); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(l.dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", l.dir, err)
+	}
+	st = &labState{Version: stateVersion, Dir: l.dir}
+	if err := l.ensureTooling(ctx, st); err != nil {
+		return err
+	}
+	if err := l.startPeers(ctx, st); err != nil {
+		return err
+	}
+	printStatus(st)
+	return nil
+}
+
+// ensureTooling makes sure OpenTofu is cached, builds the provider and
+// writes the CLI config that points OpenTofu at it.
+func (l *lab) ensureTooling(ctx context.Context, st *labState) error {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...)
+	}
+	tofu, err := testbed.EnsureOpenTofu(ctx, logf)
+	if err != nil {
+		return err
+	}
+	st.Tofu = tofu
+	st.ProviderDir = l.path(pluginsDirName)
+	if _, err := testbed.BuildProvider(ctx, st.ProviderDir); err != nil {
+		return err
+	}
+	st.CLIConfig = l.path(cliConfigName)
+	return testbed.WriteCLIConfig(st.CLIConfig, st.ProviderDir)
+}
+
+// startPeers starts each peer in a fresh directory, recording it in
+// lab.json right away so that `down` can clean up even after a failure.
+func (l *lab) startPeers(ctx context.Context, st *labState) error {
+	st.TFVars = l.path(tfvarsFileName)
+	for _, p := range labPeers {
+		dir := l.path(p.Name())
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("clearing %s: %w", dir, err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, peerStartTimeout)
+		rec, err := p.Start(pctx, dir)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("starting %s: %w (run `lab down` to clean up)", p.Name(), err)
+		}
+		st.Peers = append(st.Peers, rec)
+		if err := l.save(st); err != nil {
+			return err
+		}
+	}
+	return l.writeTFVars(st)
+}
+
+// down stops every recorded peer and removes the runtime files. Build
+// outputs (plugins/, tofurc) are kept.
+func (l *lab) down() error {
+	st, err := l.load()
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		fmt.Println("lab is down")
+	} else if err := l.stopPeers(st); err != nil {
+		return err
+	}
+	var paths []string
+	for _, p := range labPeers {
+		paths = append(paths, l.path(p.Name()))
+	}
+	paths = append(paths, l.path(tfvarsFileName), l.path(stateFileName))
+	for _, p := range paths {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("removing %s: %w", p, err)
+		}
+	}
+	if st != nil {
+		fmt.Println("lab is down")
+	}
+	return nil
+}
+
+// stopPeers terminates the processes of every recorded peer.
+func (l *lab) stopPeers(st *labState) error {
+	var errs []error
+	for _, rec := range st.Peers {
+		wasRunning := false
+		for _, p := range rec.Processes {
+			wasRunning = wasRunning || testbed.ProcessAlive(p.PID, p.Exe)
+			if err := testbed.TerminateProcess(p.PID, p.Exe, stopGrace); err != nil {
+				errs = append(errs, fmt.Errorf("stopping %s: %w", rec.Name, err))
+			}
+		}
+		if err := os.RemoveAll(rec.Dir); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s: %w", rec.Dir, err))
+		}
+		if wasRunning {
+			fmt.Printf("stopped %s\n", rec.Name)
+		}
+	}
+	if err := os.Remove(l.path(stateFileName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// status prints what is up.
+func (l *lab) status() error {
+	st, err := l.load()
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		fmt.Println("lab is down (start it with: go run ./internal/testbed/cmd/lab up)")
+		return nil
+	}
+	printStatus(st)
+	return nil
+}
+
+// printStatus prints the peers and tooling of the lab, concisely.
+func printStatus(st *labState) {
+	fmt.Printf("lab %s\n", rel(st.Dir))
+	for _, p := range st.Peers {
+		state := "up"
+		if !p.alive() {
+			state = "DOWN"
+		}
+		fmt.Printf("  %-10s %-6s %-22s %-4s pids %v\n", p.Name, p.Kind, p.Endpoint, state, pids(p))
+		if p.Connect != "" {
+			fmt.Printf("             %s\n", p.Connect)
+		}
+	}
+	fmt.Printf("tofu        %s\n", rel(st.Tofu))
+	fmt.Printf("cli config  export TF_CLI_CONFIG_FILE=%s\n", rel(st.CLIConfig))
+	fmt.Printf("tfvars      %s\n", rel(st.TFVars))
+}
+
+// pids lists the process ids of a peer.
+func pids(r peerRecord) []int {
+	var out []int
+	for _, p := range r.Processes {
+		out = append(out, p.PID)
+	}
+	return out
+}
+
+// allAlive reports whether every peer is running.
+func allAlive(peers []peerRecord) bool {
+	for _, p := range peers {
+		if !p.alive() {
+			return false
+		}
+	}
+	return true
+}
+
+// load reads lab.json; it returns nil when the lab was never started.
+func (l *lab) load() (*labState, error) {
+	data, err := os.ReadFile(l.path(stateFileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading lab state: %w", err)
+	}
+	var st labState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", l.path(stateFileName), err)
+	}
+	return &st, nil
+}
+
+// save writes lab.json.
+func (l *lab) save(st *labState) error {
+	return writeJSON(l.path(stateFileName), st)
+}
+
+// writeTFVars merges the variables of all peers into terraform.tfvars.json.
+func (l *lab) writeTFVars(st *labState) error {
+	vars := map[string]any{}
+	for _, p := range st.Peers {
+		for k, v := range p.Vars {
+			if _, dup := vars[k]; dup {
+				return fmt.Errorf("variable %q is set by two peers", k)
+			}
+			vars[k] = v
+		}
+	}
+	return writeJSON(st.TFVars, vars)
+}
+
+// writeJSON writes v as indented JSON, atomically.
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", filepath.Base(path), err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// rel shortens path relative to the working directory when it is below it.
+func rel(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if r, err := filepath.Rel(wd, path); err == nil && filepath.IsLocal(r) {
+		return r
+	}
+	return path
+}
+
+// sshHost is a lab machine reached over SSH: a detached OpenSSH server with
+// its own loopback address, host key and authorized client key.
+type sshHost struct {
+	name string
+}
+
+// Name implements peer.
+func (h sshHost) Name() string { return h.name }
+
+// Start implements peer: it starts a detached sshd and exposes it to the
+// demo as the ssh_* variables.
+func (h sshHost) Start(ctx context.Context, dir string) (peerRecord, error) {
+	s, err := testbed.StartSSHD(ctx, dir, testbed.SSHDOptions{Detach: true})
+	if err != nil {
+		return peerRecord{}, err
+	}
+	return peerRecord{
+		Name:      h.name,
+		Kind:      "sshd",
+		Endpoint:  s.HostPort(),
+		Dir:       s.Dir,
+		Processes: []processRecord{{PID: s.PID, Exe: testbed.SSHDPath}},
+		Files: map[string]string{
+			"config":      s.ConfigPath,
+			"log":         s.LogPath,
+			"client_key":  s.ClientKeyPath,
+			"known_hosts": s.KnownHostsPath,
+		},
+		Vars: map[string]any{
+			"ssh_host":             s.Addr,
+			"ssh_port":             s.Port,
+			"ssh_user":             "root",
+			"ssh_private_key_file": s.ClientKeyPath,
+			"known_hosts_file":     s.KnownHostsPath,
+		},
+		Connect: fmt.Sprintf("ssh -i %s -o UserKnownHostsFile=%s -p %d root@%s",
+			rel(s.ClientKeyPath), rel(s.KnownHostsPath), s.Port, s.Addr),
+	}, nil
+}

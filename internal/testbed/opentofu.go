@@ -1,0 +1,241 @@
+package testbed
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// OpenTofuVersion is the OpenTofu release that acceptance tests and the demo
+// run. Bumping it is enough to build and cache the new release.
+const OpenTofuVersion = "1.12.6"
+
+// openTofuModule is the Go module OpenTofu is built from.
+const openTofuModule = "github.com/opentofu/opentofu"
+
+// openTofuVersionTimeout bounds `tofu version` when verifying a binary.
+const openTofuVersionTimeout = 30 * time.Second
+
+// Provider coordinates used by acceptance tests and the demo CLI config.
+const (
+	// ProviderHost is the registry host OpenTofu resolves the provider under.
+	ProviderHost = "registry.opentofu.org"
+	// ProviderNamespace is the provider's registry namespace.
+	ProviderNamespace = "terraform-homelab"
+	// ProviderType is the provider's type name.
+	ProviderType = "homelab"
+	// ProviderSource is the full provider source address.
+	ProviderSource = ProviderHost + "/" + ProviderNamespace + "/" + ProviderType
+)
+
+// ProviderEnv returns the environment variables that make
+// terraform-plugin-testing run acceptance tests with the OpenTofu binary at
+// tofuPath and address the provider as ProviderSource.
+func ProviderEnv(tofuPath string) []string {
+	return []string{
+		"TF_ACC_TERRAFORM_PATH=" + tofuPath,
+		"TF_ACC_PROVIDER_HOST=" + ProviderHost,
+		"TF_ACC_PROVIDER_NAMESPACE=" + ProviderNamespace,
+	}
+}
+
+// EnsureOpenTofu returns the path of a cached `tofu` binary of
+// OpenTofuVersion at <CacheDir>/opentofu-<version>/tofu, building it from the
+// Go module proxy first if it is missing or broken. A cold build takes about
+// four minutes. Concurrent callers, in this or other processes, serialize on
+// a file lock so that only one of them builds. logf receives progress
+// messages and may be nil.
+func EnsureOpenTofu(ctx context.Context, logf func(string, ...any)) (string, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	name := "opentofu-" + OpenTofuVersion
+	binDir := filepath.Join(cache, name)
+	bin := filepath.Join(binDir, "tofu")
+
+	err = withFileLock(ctx, filepath.Join(cache, name+".lock"), func() error {
+		if _, statErr := os.Stat(bin); statErr == nil {
+			verifyErr := verifyOpenTofu(ctx, bin)
+			if verifyErr == nil {
+				return nil
+			}
+			logf("cached OpenTofu at %s is unusable (%v); rebuilding", bin, verifyErr)
+		}
+		return buildOpenTofu(ctx, binDir, bin, logf)
+	})
+	if err != nil {
+		return "", fmt.Errorf("ensuring OpenTofu %s: %w", OpenTofuVersion, err)
+	}
+	return bin, nil
+}
+
+// buildOpenTofu builds OpenTofu from a throwaway wrapper module and renames
+// the result to bin atomically, so a reader never sees a partial binary.
+func buildOpenTofu(ctx context.Context, binDir, bin string, logf func(string, ...any)) error {
+	start := time.Now()
+	logf("building OpenTofu %s into %s (several minutes on a cold Go cache)", OpenTofuVersion, bin)
+
+	goBin, err := goCommand()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "tofuwrap-")
+	if err != nil {
+		return fmt.Errorf("creating wrapper module dir: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	if err := writeTofuWrapper(ctx, goBin, work, logf); err != nil {
+		return err
+	}
+	if _, err := runGo(ctx, goBin, work, "mod", "tidy"); err != nil {
+		return fmt.Errorf("resolving OpenTofu dependencies: %w", err)
+	}
+
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", binDir, err)
+	}
+	removeStaleBuilds(binDir)
+	tmp := filepath.Join(binDir, fmt.Sprintf(".tofu.%d.tmp", os.Getpid()))
+	defer os.Remove(tmp) // no-op after the rename
+	ldflags := "-s -w -X " + openTofuModule + "/version.dev=no"
+	if _, err := runGo(ctx, goBin, work, "build", "-trimpath", "-ldflags", ldflags,
+		"-o", tmp, openTofuModule+"/cmd/tofu"); err != nil {
+		return fmt.Errorf("building OpenTofu: %w", err)
+	}
+	if err := verifyOpenTofu(ctx, tmp); err != nil {
+		return fmt.Errorf("verifying freshly built OpenTofu: %w", err)
+	}
+	if err := os.Rename(tmp, bin); err != nil {
+		return fmt.Errorf("installing OpenTofu binary: %w", err)
+	}
+	logf("built OpenTofu %s in %s", OpenTofuVersion, time.Since(start).Round(time.Second))
+	return nil
+}
+
+// removeStaleBuilds deletes partial binaries left by builds that were
+// killed; the caller holds the build lock, so none of them is in progress.
+func removeStaleBuilds(binDir string) {
+	stale, _ := filepath.Glob(filepath.Join(binDir, ".tofu.*.tmp"))
+	for _, f := range stale {
+		_ = os.Remove(f)
+	}
+}
+
+// writeTofuWrapper writes a module in dir that requires OpenTofu and repeats
+// the replace directives of OpenTofu's own go.mod, which `go install` cannot
+// honour for a dependency. The go directive is copied from OpenTofu as well.
+func writeTofuWrapper(ctx context.Context, goBin, dir string, logf func(string, ...any)) error {
+	mod := openTofuModule + "@v" + OpenTofuVersion
+	out, err := runGo(ctx, goBin, dir, "mod", "download", "-json", mod)
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", mod, err)
+	}
+	var info struct{ GoMod, Error string }
+	if err := json.Unmarshal(out, &info); err != nil {
+		return fmt.Errorf("parsing `go mod download` output for %s: %w", mod, err)
+	}
+	if info.Error != "" || info.GoMod == "" {
+		return fmt.Errorf("downloading %s: %s", mod, info.Error)
+	}
+	upstream, err := os.ReadFile(info.GoMod)
+	if err != nil {
+		return fmt.Errorf("reading go.mod of %s: %w", mod, err)
+	}
+	goVersion, replaces := parseGoMod(upstream)
+	if goVersion == "" {
+		return fmt.Errorf("go.mod of %s has no go directive", mod)
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "module tofuwrap\n\ngo %s\n\nrequire %s v%s\n\n", goVersion, openTofuModule, OpenTofuVersion)
+	for _, r := range replaces {
+		if isLocalReplace(r) {
+			logf("ignoring OpenTofu's local replace %q", r)
+			continue
+		}
+		fmt.Fprintf(&b, "replace %s\n", r)
+	}
+	tools := "//go:build tools\n\npackage tools\n\nimport _ \"" + openTofuModule + "/cmd/tofu\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("writing wrapper go.mod: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tools.go"), []byte(tools), 0o644); err != nil {
+		return fmt.Errorf("writing wrapper tools.go: %w", err)
+	}
+	return nil
+}
+
+// parseGoMod extracts the go directive and the replace directives (without
+// the "replace" keyword, one per element) from a go.mod file. It understands
+// single-line and parenthesized block forms and strips // comments.
+func parseGoMod(data []byte) (goVersion string, replaces []string) {
+	inReplaceBlock := false
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.Index(line, "//"); i >= 0 {
+			line = line[:i]
+		}
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+		case inReplaceBlock && line == ")":
+			inReplaceBlock = false
+		case inReplaceBlock:
+			replaces = append(replaces, line)
+		case line == "replace (":
+			inReplaceBlock = true
+		case strings.HasPrefix(line, "replace "):
+			replaces = append(replaces, strings.TrimSpace(strings.TrimPrefix(line, "replace ")))
+		case strings.HasPrefix(line, "go "):
+			goVersion = strings.TrimSpace(strings.TrimPrefix(line, "go "))
+		}
+	}
+	return goVersion, replaces
+}
+
+// isLocalReplace reports whether a replace directive points at a directory,
+// which only exists inside the upstream repository.
+func isLocalReplace(directive string) bool {
+	_, target, ok := strings.Cut(directive, "=>")
+	if !ok {
+		return false
+	}
+	target = strings.TrimSpace(target)
+	return strings.HasPrefix(target, "./") || strings.HasPrefix(target, "../") || filepath.IsAbs(target)
+}
+
+// verifyOpenTofu runs `tofu version` and checks that it reports
+// OpenTofuVersion (a build without the version ldflag says "-dev"). The
+// user's CLI configuration is ignored: a broken or missing
+// TF_CLI_CONFIG_FILE makes tofu print diagnostics first.
+func verifyOpenTofu(ctx context.Context, bin string) error {
+	ctx, cancel := context.WithTimeout(ctx, openTofuVersionTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "version")
+	cmd.Env = append(os.Environ(), "CHECKPOINT_DISABLE=1", "TF_CLI_CONFIG_FILE="+os.DevNull)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("running %s version: %w: %s", bin, err, tail(stderr.Bytes(), maxOutputInError))
+	}
+	want := "OpenTofu v" + OpenTofuVersion
+	first, _, _ := strings.Cut(strings.TrimSpace(stdout.String()), "\n")
+	if strings.TrimSpace(first) != want {
+		return fmt.Errorf("%s version printed %q, want %q (stderr: %s)",
+			bin, strings.TrimSpace(first), want, tail(stderr.Bytes(), maxOutputInError))
+	}
+	return nil
+}
