@@ -421,7 +421,12 @@ func (c *conn) exec(ctx context.Context, argv []string, stdin io.Reader, stdout,
 		return -1, err
 	}
 	defer sess.Close()
-	sess.Stdin, sess.Stdout, sess.Stderr = stdin, stdout, stderr
+	// Output goes through gates that are shut when this call returns, so a
+	// session still draining after a cancel never writes into the caller's buffers.
+	outGate, errGate := &gate{w: stdout}, &gate{w: stderr}
+	defer outGate.shut()
+	defer errGate.shut()
+	sess.Stdin, sess.Stdout, sess.Stderr = stdin, outGate, errGate
 	line := Join(argv)
 	if err := sess.Start(line); err != nil {
 		return -1, &ConnError{Target: c.target(), Op: "start command on", Err: err}
@@ -433,6 +438,10 @@ func (c *conn) exec(ctx context.Context, argv []string, stdin io.Reader, stdout,
 	case <-ctx.Done():
 		_ = sess.Signal(ssh.SIGKILL)
 		_ = sess.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
 		return -1, &ConnError{Target: c.target(), Op: "run command on", Err: ctx.Err()}
 	}
 	var exitErr *ssh.ExitError
@@ -449,7 +458,9 @@ func (c *conn) exec(ctx context.Context, argv []string, stdin io.Reader, stdout,
 }
 
 func (c *conn) session(ctx context.Context) (*ssh.Session, error) {
-	for attempt := 0; ; attempt++ {
+	redialled := false
+	backoff := 20 * time.Millisecond
+	for refusals := 0; ; {
 		client, err := c.get(ctx)
 		if err != nil {
 			return nil, err
@@ -458,13 +469,48 @@ func (c *conn) session(ctx context.Context) (*ssh.Session, error) {
 		if err == nil {
 			return sess, nil
 		}
-		// The server refusing one more session (MaxSessions) is not a dead
-		// connection; anything else on a pooled connection is.
 		var open *ssh.OpenChannelError
-		if errors.As(err, &open) || attempt > 0 {
+		switch {
+		case errors.As(err, &open) && refusals < 60:
+			refusals++
+			// The server refused one more session. It frees a session only
+			// after the close handshake, so a slot we just released may still
+			// count there: wait a little and try again.
+			select {
+			case <-time.After(backoff):
+				backoff = min(2*backoff, time.Second)
+				continue
+			case <-ctx.Done():
+				return nil, &ConnError{Target: c.target(), Op: "open SSH session on", Err: fmt.Errorf("%w (last refusal: %v)", ctx.Err(), err)}
+			}
+		case errors.As(err, &open), redialled:
 			return nil, &ConnError{Target: c.target(), Op: "open SSH session on", Err: err}
 		}
+		// Anything else on a pooled connection means it is dead: redial once.
 		c.pool.log(ctx, "SSH connection broken, reconnecting", map[string]any{"target": c.target(), "error": err.Error()})
 		c.drop(client)
+		redialled = true
 	}
+}
+
+// gate forwards writes to w until shut, then discards them.
+type gate struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (g *gate) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return len(p), nil
+	}
+	return g.w.Write(p)
+}
+
+func (g *gate) shut() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }
