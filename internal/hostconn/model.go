@@ -13,24 +13,8 @@ import (
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 )
 
-// SSHModel is a host's ssh {} block.
-type SSHModel struct {
-	Host                  types.String  `tfsdk:"host"`
-	Port                  types.Int64   `tfsdk:"port"`
-	User                  types.String  `tfsdk:"user"`
-	PrivateKey            types.String  `tfsdk:"private_key"`
-	Password              types.String  `tfsdk:"password"`
-	Agent                 types.Bool    `tfsdk:"agent"`
-	KnownHostsFile        types.String  `tfsdk:"known_hosts_file"`
-	HostKey               types.String  `tfsdk:"host_key"`
-	InsecureIgnoreHostKey types.Bool    `tfsdk:"insecure_ignore_host_key"`
-	Sudo                  types.Bool    `tfsdk:"sudo"`
-	Timeout               types.String  `tfsdk:"timeout"`
-	Local                 types.Bool    `tfsdk:"local"`
-	Bastion               *BastionModel `tfsdk:"bastion"`
-}
-
-// ProviderSSHModel is the provider's ssh {} block of defaults.
+// ProviderSSHModel holds the attributes the provider's ssh {} block and a
+// host's ssh {} block have in common; on the provider they are defaults.
 type ProviderSSHModel struct {
 	Port                  types.Int64   `tfsdk:"port"`
 	User                  types.String  `tfsdk:"user"`
@@ -42,6 +26,15 @@ type ProviderSSHModel struct {
 	Sudo                  types.Bool    `tfsdk:"sudo"`
 	Timeout               types.String  `tfsdk:"timeout"`
 	Bastion               *BastionModel `tfsdk:"bastion"`
+}
+
+// SSHModel is a host's ssh {} block: the common attributes plus those that
+// only make sense for one host.
+type SSHModel struct {
+	ProviderSSHModel
+	Host    types.String `tfsdk:"host"`
+	HostKey types.String `tfsdk:"host_key"`
+	Local   types.Bool   `tfsdk:"local"`
 }
 
 // BastionModel is a bastion {} block.
@@ -141,28 +134,33 @@ func Unknowns(m *SSHModel, d *ProviderSSHModel) []string {
 			out = append(out, name)
 		}
 	}
-	if m != nil {
-		add("host", m.Host)
-		add("port", m.Port)
-		add("user", m.User)
-		add("private_key", m.PrivateKey)
-		add("password", m.Password)
-		add("host_key", m.HostKey)
-		add("known_hosts_file", m.KnownHostsFile)
-		add("local", m.Local)
-		if m.Bastion != nil {
-			add("bastion.host", m.Bastion.Host)
+	common := func(prefix string, c *ProviderSSHModel) {
+		add(prefix+"port", c.Port)
+		add(prefix+"user", c.User)
+		add(prefix+"private_key", c.PrivateKey)
+		add(prefix+"password", c.Password)
+		add(prefix+"agent", c.Agent)
+		add(prefix+"known_hosts_file", c.KnownHostsFile)
+		add(prefix+"insecure_ignore_host_key", c.InsecureIgnoreHostKey)
+		add(prefix+"sudo", c.Sudo)
+		add(prefix+"timeout", c.Timeout)
+		if b := c.Bastion; b != nil {
+			add(prefix+"bastion.host", b.Host)
+			add(prefix+"bastion.port", b.Port)
+			add(prefix+"bastion.user", b.User)
+			add(prefix+"bastion.private_key", b.PrivateKey)
+			add(prefix+"bastion.password", b.Password)
+			add(prefix+"bastion.host_key", b.HostKey)
 		}
 	}
+	if m != nil {
+		add("host", m.Host)
+		add("host_key", m.HostKey)
+		add("local", m.Local)
+		common("", &m.ProviderSSHModel)
+	}
 	if d != nil {
-		add("provider ssh.port", d.Port)
-		add("provider ssh.user", d.User)
-		add("provider ssh.private_key", d.PrivateKey)
-		add("provider ssh.password", d.Password)
-		add("provider ssh.known_hosts_file", d.KnownHostsFile)
-		if d.Bastion != nil {
-			add("provider ssh.bastion.host", d.Bastion.Host)
-		}
+		common("provider ssh.", d)
 	}
 	return out
 }
