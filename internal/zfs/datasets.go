@@ -1,0 +1,213 @@
+package zfs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
+)
+
+// PoolOf returns the pool a dataset belongs to.
+func PoolOf(dataset string) string {
+	pool, _, _ := strings.Cut(dataset, "/")
+	pool, _, _ = strings.Cut(pool, "@")
+	return pool
+}
+
+// Datasets returns every filesystem and volume of pool with all their
+// properties, from one recursive zfs get shared by all clients of the host
+// until the next write.
+func (c *Client) Datasets(ctx context.Context, pool string) (map[string]*Dataset, error) {
+	c.host.mu.Lock()
+	call, ok := c.host.datasets[pool]
+	if !ok {
+		call = &datasetsCall{done: make(chan struct{})}
+		c.host.datasets[pool] = call
+	}
+	c.host.mu.Unlock()
+	if ok {
+		select {
+		case <-call.done:
+			return call.sets, call.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	call.sets, call.err = c.readDatasets(ctx, pool)
+	close(call.done)
+	if call.err != nil {
+		// Do not keep failures: the next reader tries again.
+		c.host.mu.Lock()
+		if c.host.datasets[pool] == call {
+			delete(c.host.datasets, pool)
+		}
+		c.host.mu.Unlock()
+	}
+	return call.sets, call.err
+}
+
+func (c *Client) readDatasets(ctx context.Context, pool string) (map[string]*Dataset, error) {
+	v, err := c.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	if v.JSON() {
+		out, err = c.run(ctx, remote.Command("zfs", "get", "-j", "-p", "-r", "-t", "filesystem,volume", "all", pool))
+	} else {
+		out, err = c.run(ctx, remote.Command("zfs", "get", "-H", "-p", "-r", "-t", "filesystem,volume",
+			"-o", "name,property,value,source", "all", pool))
+	}
+	if err != nil {
+		return nil, notFound(err, "pool "+pool)
+	}
+	if v.JSON() {
+		return ParseGetJSON(out)
+	}
+	return ParseGetTabs(out)
+}
+
+// Dataset returns one dataset, or an error wrapping ErrNotFound.
+func (c *Client) Dataset(ctx context.Context, name string) (*Dataset, error) {
+	sets, err := c.Datasets(ctx, PoolOf(name))
+	if err != nil {
+		return nil, err
+	}
+	d, ok := sets[name]
+	if !ok {
+		return nil, fmt.Errorf("dataset %s %w on %s", name, ErrNotFound, c.r)
+	}
+	return d, nil
+}
+
+// DatasetSpec describes a dataset to create.
+type DatasetSpec struct {
+	Name string
+	// Volume creates a zvol of VolSize bytes (a string zfs understands, e.g. "10G").
+	Volume       bool
+	VolSize      string
+	VolBlockSize string
+	Sparse       bool
+	Properties   map[string]string
+	// Key is the encryption key or passphrase, sent on stdin; empty when the
+	// key comes from a keylocation file or there is no encryption.
+	Key []byte
+}
+
+// CreateDataset creates a filesystem or volume; parents must exist.
+func (c *Client) CreateDataset(ctx context.Context, s DatasetSpec) error {
+	args := []string{"create"}
+	if s.Volume {
+		if s.Sparse {
+			args = append(args, "-s")
+		}
+		if s.VolBlockSize != "" {
+			args = append(args, "-b", s.VolBlockSize)
+		}
+		args = append(args, "-V", s.VolSize)
+	}
+	args = append(args, propertyArgs(s.Properties)...)
+	args = append(args, s.Name)
+	cmd := remote.Command("zfs", args...)
+	if len(s.Key) > 0 {
+		cmd = cmd.WithStdin(bytes.NewReader(s.Key))
+	}
+	_, err := c.write(ctx, cmd)
+	return err
+}
+
+// propertyArgs renders -o k=v pairs in a stable order.
+func propertyArgs(props map[string]string) []string {
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var args []string
+	for _, k := range keys {
+		args = append(args, "-o", k+"="+props[k])
+	}
+	return args
+}
+
+// SetProperties sets properties on a dataset in one command.
+func (c *Client) SetProperties(ctx context.Context, name string, props map[string]string) error {
+	if len(props) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	args := []string{"set"}
+	for _, k := range keys {
+		args = append(args, k+"="+props[k])
+	}
+	_, err := c.write(ctx, remote.Command("zfs", append(args, name)...))
+	return notFound(err, "dataset "+name)
+}
+
+// Inherit clears a locally set property so the dataset inherits it again.
+func (c *Client) Inherit(ctx context.Context, name, prop string) error {
+	_, err := c.write(ctx, remote.Command("zfs", "inherit", prop, name))
+	return notFound(err, "dataset "+name)
+}
+
+// Rename renames a dataset in place.
+func (c *Client) Rename(ctx context.Context, from, to string) error {
+	_, err := c.write(ctx, remote.Command("zfs", "rename", from, to))
+	return notFound(err, "dataset "+from)
+}
+
+// Dependents lists what would be destroyed with a dataset: its descendant
+// datasets and its snapshots (and theirs).
+func (c *Client) Dependents(ctx context.Context, name string) ([]string, error) {
+	out, err := c.run(ctx, remote.Command("zfs", "list", "-H", "-o", "name", "-t", "all", "-r", name))
+	if err != nil {
+		return nil, notFound(err, "dataset "+name)
+	}
+	var deps []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" && l != name {
+			deps = append(deps, l)
+		}
+	}
+	return deps, nil
+}
+
+// DestroyDataset destroys a dataset; recursive also destroys its children
+// and snapshots.
+func (c *Client) DestroyDataset(ctx context.Context, name string, recursive bool) error {
+	args := []string{"destroy"}
+	if recursive {
+		args = append(args, "-r")
+	}
+	_, err := c.write(ctx, remote.Command("zfs", append(args, name)...))
+	return notFound(err, "dataset "+name)
+}
+
+// LoadKey loads an encryption key, read from stdin when key is not nil.
+func (c *Client) LoadKey(ctx context.Context, name string, key io.Reader) error {
+	cmd := remote.Command("zfs", "load-key", name)
+	if key != nil {
+		cmd = cmd.WithStdin(key)
+	}
+	_, err := c.write(ctx, cmd)
+	return err
+}
+
+// ChangeKey replaces the wrapping key of an encrypted dataset with the key
+// read from key (zfs change-key, keylocation=prompt). The current key must be loaded.
+func (c *Client) ChangeKey(ctx context.Context, name, format string, key io.Reader) error {
+	args := []string{"change-key", "-o", "keylocation=prompt"}
+	if format != "" {
+		args = append(args, "-o", "keyformat="+format)
+	}
+	_, err := c.write(ctx, remote.Command("zfs", append(args, name)...).WithStdin(key))
+	return notFound(err, "dataset "+name)
+}
