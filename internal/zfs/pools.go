@@ -125,7 +125,7 @@ func (c *Client) Pool(ctx context.Context, name string) (*Pool, error) {
 	}
 	var p *Pool
 	if v.JSON() {
-		out, err := c.run(ctx, remote.Command("zpool", "status", "-j", "-p", "--json-int", "-P", name))
+		out, err := c.run(ctx, remote.Command("zpool", "status", "-j", "-p", "-P", name))
 		if err != nil {
 			return nil, notFound(err, "pool "+name)
 		}
