@@ -75,8 +75,8 @@ type jsonPool struct {
 	RaidzExpand *struct {
 		Name     string    `json:"name"`
 		State    string    `json:"state"`
-		Expanded jsonValue `json:"bytes_copied"`
-		ToExpand jsonValue `json:"bytes_to_reflow"`
+		Reflowed jsonValue `json:"reflowed"`
+		ToReflow jsonValue `json:"to_reflow"`
 	} `json:"raidz_expand_stats"`
 }
 
@@ -172,10 +172,10 @@ func (v jsonValue) uint() uint64 {
 // jsonActivity describes a resilver or raidz expansion in progress.
 func jsonActivity(jp *jsonPool) string {
 	if s := jp.ScanStats; s != nil && strings.EqualFold(s.State, "SCANNING") && strings.EqualFold(s.Function, "RESILVER") {
-		return fmt.Sprintf("resilver in progress: %s of %s bytes issued", s.Issued, s.ToExamine)
+		return fmt.Sprintf("resilver in progress; %s of %s bytes issued", s.Issued, s.ToExamine)
 	}
 	if e := jp.RaidzExpand; e != nil && strings.EqualFold(e.State, "SCANNING") {
-		return fmt.Sprintf("expansion of %s in progress: %s of %s bytes copied", e.Name, e.Expanded, e.ToExpand)
+		return fmt.Sprintf("raidz expansion in progress; %s of %s bytes reflowed", e.Reflowed, e.ToReflow)
 	}
 	return ""
 }

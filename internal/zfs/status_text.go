@@ -33,13 +33,16 @@ func deviceType(name string) string {
 func ParseStatusText(out []byte) (*Pool, error) {
 	p := &Pool{Fragmentation: -1}
 	sc := bufio.NewScanner(bytes.NewReader(out))
-	inConfig, header := false, false
+	inConfig, header, activityDetail := false, false, false
 	role := RoleData
 	// stack[i] is the last device seen at depth i+1 below the pool.
 	var stack []*Device
 	for sc.Scan() {
 		line := sc.Text()
 		trimmed := strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "\t") || inConfig {
+			activityDetail = false
+		}
 		switch {
 		case strings.HasPrefix(trimmed, "pool:") && !inConfig:
 			p.Name = strings.TrimSpace(strings.TrimPrefix(trimmed, "pool:"))
@@ -47,8 +50,15 @@ func ParseStatusText(out []byte) (*Pool, error) {
 		case strings.HasPrefix(trimmed, "state:") && !inConfig:
 			p.Health = strings.TrimSpace(strings.TrimPrefix(trimmed, "state:"))
 			continue
-		case (strings.HasPrefix(trimmed, "scan:") || strings.HasPrefix(trimmed, "expand:")) && strings.Contains(trimmed, "in progress"):
-			p.Activity = trimmed
+		case strings.HasPrefix(trimmed, "scan: resilver in progress"):
+			p.Activity, activityDetail = "resilver in progress", true
+			continue
+		case strings.HasPrefix(trimmed, "expand: expansion of") && strings.Contains(trimmed, "in progress"):
+			p.Activity, activityDetail = "raidz expansion in progress", true
+			continue
+		case activityDetail && strings.HasPrefix(line, "\t") && trimmed != "":
+			// The progress lines under a scan: or expand: line.
+			p.Activity += "; " + trimmed
 			continue
 		case trimmed == "config:":
 			inConfig = true
