@@ -56,6 +56,7 @@ type peer interface {
 // labPeers are the peers `up` starts, in order.
 var labPeers = []peer{
 	sshHost{name: "storage"},
+	zfsHost{name: "zfs", disks: 6},
 }
 
 // labState is the content of lab.json.
@@ -450,5 +451,58 @@ func (h sshHost) Start(ctx context.Context, dir string) (peerRecord, error) {
 		},
 		Connect: fmt.Sprintf("ssh -i %s -o UserKnownHostsFile=%s -p %d root@%s",
 			rel(s.ClientKeyPath), rel(s.KnownHostsPath), s.Port, s.Addr),
+	}, nil
+}
+
+// zfsHost is a lab machine running real OpenZFS: a detached qemu VM (see
+// testbed.StartZFSVM) with sparse data disks, reached over SSH as root on a
+// forwarded loopback port.
+type zfsHost struct {
+	name  string
+	disks int
+}
+
+// Name implements peer.
+func (h zfsHost) Name() string { return h.name }
+
+// Start implements peer: it boots a detached ZFS VM and exposes it to the
+// demo as the zfs_* variables. The first run builds the VM image (several
+// minutes), which the per-peer start timeout does not cover: that step ends
+// only with Ctrl-C or SIGTERM.
+func (h zfsHost) Start(ctx context.Context, dir string) (peerRecord, error) {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...)
+	}
+	buildCtx, stop := signal.NotifyContext(context.WithoutCancel(ctx), os.Interrupt, syscall.SIGTERM)
+	_, err := testbed.EnsureZFSImage(buildCtx, logf)
+	stop()
+	if err != nil {
+		return peerRecord{}, err
+	}
+	vm, err := testbed.StartZFSVM(ctx, dir, testbed.ZFSVMOptions{Disks: h.disks, Detach: true, Logf: logf})
+	if err != nil {
+		return peerRecord{}, err
+	}
+	return peerRecord{
+		Name:      h.name,
+		Kind:      "zfs-vm",
+		Endpoint:  vm.SSHAddr(),
+		Dir:       vm.Dir,
+		Processes: []processRecord{{PID: vm.PID, Exe: vm.QEMUPath}},
+		Files: map[string]string{
+			"private_key": vm.KeyPath,
+			"known_hosts": vm.KnownHostsPath,
+			"qmp":         vm.QMPPath,
+			"console":     vm.ConsoleLogPath,
+		},
+		Vars: map[string]any{
+			"zfs_ssh_host":         vm.SSHHost,
+			"zfs_ssh_port":         vm.SSHPort,
+			"zfs_private_key_file": vm.KeyPath,
+			"zfs_known_hosts_file": vm.KnownHostsPath,
+			"zfs_disks":            vm.Disks,
+		},
+		Connect: fmt.Sprintf("ssh -i %s -o UserKnownHostsFile=%s -p %d root@%s",
+			rel(vm.KeyPath), rel(vm.KnownHostsPath), vm.SSHPort, vm.SSHHost),
 	}, nil
 }
