@@ -3,7 +3,6 @@ package datasources
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostfacts"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 )
 
@@ -24,7 +24,7 @@ var (
 
 // Host is the homelab_host data source: facts about one host.
 type Host struct {
-	defaults *hostconn.Defaults
+	data *providerdata.Data
 }
 
 // NewHost returns the homelab_host data source.
@@ -82,15 +82,12 @@ func (d *Host) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datas
 }
 
 func (d *Host) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	if req.ProviderData == nil {
+	data, err := providerdata.From(req.ProviderData)
+	if err != nil {
+		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
 		return
 	}
-	defaults, ok := req.ProviderData.(*hostconn.Defaults)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("Expected *hostconn.Defaults, got %T; this is a bug in the provider.", req.ProviderData))
-		return
-	}
-	d.defaults = defaults
+	d.data = data
 }
 
 func (d *Host) ValidateConfig(ctx context.Context, req datasource.ValidateConfigRequest, resp *datasource.ValidateConfigResponse) {
@@ -105,7 +102,7 @@ func (d *Host) Read(ctx context.Context, req datasource.ReadRequest, resp *datas
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	runner, target, diags := hostconn.Connect(d.defaults, m.SSH, path.Root("ssh"))
+	runner, target, diags := hostconn.Connect(d.data.Conn(), m.SSH, path.Root("ssh"))
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return

@@ -17,7 +17,10 @@ import (
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/datasources"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/resources"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
 
 // TypeName is the provider's type name, the prefix of its resources.
@@ -29,9 +32,6 @@ type Model struct {
 	BMC        *hostconn.BMCModel         `tfsdk:"bmc"`
 	Kubernetes *hostconn.KubernetesModel  `tfsdk:"kubernetes"`
 }
-
-// Data is handed to every resource and data source in Configure.
-type Data = hostconn.Defaults
 
 // Provider is the homelab provider. One instance lives per provider process;
 // it owns the SSH connection pool every resource and data source shares.
@@ -126,17 +126,25 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	}
 	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, "password", "private_key", "kubeconfig")
 	tflog.Debug(ctx, "configuring homelab provider", map[string]any{"version": p.version, "ssh_defaults": m.SSH != nil})
-	data := &Data{Pool: p.pool, SSH: m.SSH, BMC: m.BMC, Kubernetes: m.Kubernetes}
+	data := &providerdata.Data{
+		Defaults: hostconn.Defaults{Pool: p.pool, SSH: m.SSH, BMC: m.BMC, Kubernetes: m.Kubernetes},
+		ZFS:      zfs.NewRegistry(),
+	}
 	resp.DataSourceData = data
 	resp.ResourceData = data
 }
 
 func (p *Provider) Resources(context.Context) []func() resource.Resource {
-	return nil
+	return []func() resource.Resource{
+		resources.NewZPool,
+		resources.NewZFSDataset,
+	}
 }
 
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
 		datasources.NewHost,
+		datasources.NewZPool,
+		datasources.NewZFSDatasets,
 	}
 }

@@ -87,8 +87,16 @@ func checkResource(t *testing.T, at string, attrs map[string]rschema.Attribute, 
 	}
 	for n, b := range blocks {
 		need(t, at+"."+n, b)
-		if nb, ok := b.(rschema.SingleNestedBlock); ok {
+		switch nb := b.(type) {
+		case rschema.SingleNestedBlock:
 			checkResource(t, at+"."+n, nb.Attributes, nb.Blocks)
+		case rschema.ListNestedBlock:
+			checkResource(t, at+"."+n, nb.NestedObject.Attributes, nb.NestedObject.Blocks)
+		}
+	}
+	for n, a := range attrs {
+		if na, ok := a.(rschema.ListNestedAttribute); ok {
+			checkResource(t, at+"."+n, na.NestedObject.Attributes, nil)
 		}
 	}
 }

@@ -2,9 +2,9 @@ package zfs
 
 import (
 	"os"
-	"strings"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 

@@ -57,3 +57,36 @@ func isKeyword(s string) bool {
 	}
 	return false
 }
+
+// sizeProperties are the properties whose values are sizes.
+var sizeProperties = map[string]bool{
+	"quota": true, "refquota": true, "reservation": true, "refreservation": true, "volsize": true,
+	"volblocksize": true, "recordsize": true, "special_small_blocks": true,
+}
+
+// Readable renders the exact value zfs reports for a property (with -p) the
+// way people write it: 1048576 as 1M. Values that are not sizes, or not exact
+// multiples of a unit, are returned unchanged. Import uses it so the state
+// matches a configuration written by hand.
+func Readable(property, value string) string {
+	if !sizeProperties[property] {
+		return value
+	}
+	n, err := strconv.ParseUint(value, 10, 64)
+	if err != nil || n == 0 {
+		if value == "0" && (property == "quota" || property == "refquota" || strings.HasSuffix(property, "reservation")) {
+			return "none"
+		}
+		return value
+	}
+	units := "KMGTPE"
+	unit := -1
+	for unit+1 < len(units) && n%1024 == 0 {
+		n /= 1024
+		unit++
+	}
+	if unit < 0 {
+		return value
+	}
+	return strconv.FormatUint(n, 10) + string(units[unit])
+}

@@ -44,3 +44,18 @@ func FuzzParseSize(f *testing.F) {
 		}
 	})
 }
+
+func TestReadable(t *testing.T) {
+	for _, c := range [][3]string{
+		{"quota", "209715200", "200M"}, {"recordsize", "1048576", "1M"}, {"volblocksize", "16384", "16K"},
+		{"volsize", "1610612736", "1536M"}, {"quota", "0", "none"}, {"quota", "1000", "1000"},
+		{"compression", "1024", "1024"}, {"homelab:size", "1048576", "1048576"},
+	} {
+		if got := Readable(c[0], c[1]); got != c[2] {
+			t.Errorf("Readable(%s, %s) = %s, want %s", c[0], c[1], got, c[2])
+		}
+		if !SameValue(Readable(c[0], c[1]), c[1]) {
+			t.Errorf("Readable(%s, %s) does not mean the same value", c[0], c[1])
+		}
+	}
+}

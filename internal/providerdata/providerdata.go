@@ -1,0 +1,38 @@
+// Package providerdata is what the provider hands its resources and data
+// sources in Configure: the connection defaults and the per-operation caches.
+package providerdata
+
+import (
+	"fmt"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
+)
+
+// Data is created by each ConfigureProvider call, so its caches live for one
+// Terraform operation (a plan or an apply) and never serve stale reads to the next.
+type Data struct {
+	hostconn.Defaults
+	// ZFS shares one recursive read per pool among every ZFS resource of a host.
+	ZFS *zfs.Registry
+}
+
+// From converts the provider data a resource or data source receives.
+func From(v any) (*Data, error) {
+	if v == nil {
+		return nil, nil
+	}
+	d, ok := v.(*Data)
+	if !ok {
+		return nil, fmt.Errorf("expected *providerdata.Data, got %T; this is a bug in the provider", v)
+	}
+	return d, nil
+}
+
+// Conn returns the connection defaults, nil when the provider is not configured.
+func (d *Data) Conn() *hostconn.Defaults {
+	if d == nil {
+		return nil
+	}
+	return &d.Defaults
+}

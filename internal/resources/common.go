@@ -1,0 +1,102 @@
+// Package resources holds the provider's managed resources, one per file.
+package resources
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
+)
+
+// importID is a parsed import identifier: "host:name" or "host:port:name".
+type importID struct {
+	Host string
+	Port int64
+	Name string
+}
+
+// parseImportID reads "host:name" or "host:port:name". IPv6 addresses are
+// written in brackets: "[fd00::5]:22:tank".
+func parseImportID(id string) (importID, error) {
+	var out importID
+	rest := id
+	if strings.HasPrefix(rest, "[") {
+		end := strings.Index(rest, "]:")
+		if end < 0 {
+			return out, fmt.Errorf("import ID %q: an IPv6 host must be written [addr]:name", id)
+		}
+		out.Host, rest = rest[1:end], rest[end+2:]
+	} else {
+		host, r, ok := strings.Cut(rest, ":")
+		if !ok {
+			return out, fmt.Errorf("import ID %q names no host: write host:name or host:port:name", id)
+		}
+		out.Host, rest = host, r
+	}
+	if p, r, ok := strings.Cut(rest, ":"); ok {
+		if n, err := strconv.ParseInt(p, 10, 32); err == nil && n > 0 && n < 65536 {
+			out.Port, rest = n, r
+		}
+	}
+	out.Name = rest
+	if out.Host == "" || out.Name == "" {
+		return out, fmt.Errorf("import ID %q: expected host:name or host:port:name", id)
+	}
+	return out, nil
+}
+
+// sshForImport is the ssh block an imported resource starts with: the host
+// (and port) from the import ID; everything else comes from the provider.
+func (i importID) sshForImport() *hostconn.SSHModel {
+	// Zero framework values are null: only host and port are set.
+	m := &hostconn.SSHModel{Host: types.StringValue(i.Host)}
+	if i.Port != 0 {
+		m.Port = types.Int64Value(i.Port)
+	}
+	return m
+}
+
+// explain adds what the user can do to an error from a host.
+func explain(err error) string {
+	if remote.IsUnreachable(err) {
+		return err.Error() + "\n\nThe host could not be reached, so nothing was changed and the state was kept. " +
+			"Check that it is up and that the ssh block's address and port are right; raise ssh.timeout for slow links."
+	}
+	return err.Error()
+}
+
+var (
+	poolNameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.:-]*$`)
+	diskRe     = regexp.MustCompile(`^/\S+$`)
+	draidRe    = regexp.MustCompile(`^draid[123]?(:\d+[dcs])*$`)
+)
+
+// timeoutsBlock is the timeouts {} block with a description naming the
+// defaults, which the framework's block does not carry.
+func timeoutsBlock(ctx context.Context, create, update, del time.Duration) schema.Block {
+	b := timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true})
+	nb, ok := b.(schema.SingleNestedBlock)
+	if !ok {
+		return b
+	}
+	desc := fmt.Sprintf("How long operations may take, as durations such as `30m` or `2h`. Defaults: create %s, update %s, delete %s.", create, update, del)
+	nb.Description, nb.MarkdownDescription = desc, desc
+	for name, a := range nb.Attributes {
+		if sa, ok := a.(schema.StringAttribute); ok {
+			sa.Description = "Time limit for " + name + "."
+			sa.MarkdownDescription = sa.Description
+			nb.Attributes[name] = sa
+		}
+	}
+	return nb
+}

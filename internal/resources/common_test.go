@@ -1,0 +1,24 @@
+package resources
+
+import "testing"
+
+func TestParseImportID(t *testing.T) {
+	for in, want := range map[string]importID{
+		"nas:tank/media":        {Host: "nas", Name: "tank/media"},
+		"127.0.0.1:2222:tank/a": {Host: "127.0.0.1", Port: 2222, Name: "tank/a"},
+		"[fd00::5]:tank":        {Host: "fd00::5", Name: "tank"},
+		"[fd00::5]:22:tank/x:y": {Host: "fd00::5", Port: 22, Name: "tank/x:y"},
+		"nas:tank/odd:name":     {Host: "nas", Name: "tank/odd:name"},
+		"nas.lan:70000:tank/x":  {Host: "nas.lan", Name: "70000:tank/x"},
+	} {
+		got, err := parseImportID(in)
+		if err != nil || got != want {
+			t.Errorf("parseImportID(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"tank", ":tank", "nas:", "[fd00::5"} {
+		if _, err := parseImportID(bad); err == nil {
+			t.Errorf("parseImportID(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,711 @@
+package resources
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
+)
+
+var (
+	_ resource.Resource                   = (*ZFSDataset)(nil)
+	_ resource.ResourceWithConfigure      = (*ZFSDataset)(nil)
+	_ resource.ResourceWithImportState    = (*ZFSDataset)(nil)
+	_ resource.ResourceWithValidateConfig = (*ZFSDataset)(nil)
+	_ resource.ResourceWithModifyPlan     = (*ZFSDataset)(nil)
+)
+
+// Default timeouts of homelab_zfs_dataset.
+const (
+	datasetCreateTimeout = 5 * time.Minute
+	datasetUpdateTimeout = 5 * time.Minute
+	datasetDeleteTimeout = 10 * time.Minute
+)
+
+// ZFSDataset is the homelab_zfs_dataset resource.
+type ZFSDataset struct {
+	data *providerdata.Data
+}
+
+// NewZFSDataset returns the homelab_zfs_dataset resource.
+func NewZFSDataset() resource.Resource { return &ZFSDataset{} }
+
+// ZFSDatasetModel is the resource's data.
+type ZFSDatasetModel struct {
+	SSH              *hostconn.SSHModel `tfsdk:"ssh"`
+	ID               types.String       `tfsdk:"id"`
+	Name             types.String       `tfsdk:"name"`
+	Type             types.String       `tfsdk:"type"`
+	VolumeSize       types.String       `tfsdk:"volume_size"`
+	VolBlockSize     types.String       `tfsdk:"volblocksize"`
+	Sparse           types.Bool         `tfsdk:"sparse"`
+	Properties       types.Map          `tfsdk:"properties"`
+	Mountpoint       types.String       `tfsdk:"mountpoint"`
+	Quota            types.String       `tfsdk:"quota"`
+	Reservation      types.String       `tfsdk:"reservation"`
+	Encryption       *EncryptionModel   `tfsdk:"encryption"`
+	RecursiveDestroy types.Bool         `tfsdk:"recursive_destroy"`
+	GUID             types.String       `tfsdk:"guid"`
+	Used             types.Int64        `tfsdk:"used"`
+	Available        types.Int64        `tfsdk:"available"`
+	Referenced       types.Int64        `tfsdk:"referenced"`
+	Mounted          types.Bool         `tfsdk:"mounted"`
+	Creation         types.String       `tfsdk:"creation"`
+	Timeouts         timeouts.Value     `tfsdk:"timeouts"`
+}
+
+// EncryptionModel is the encryption {} block.
+type EncryptionModel struct {
+	Format       types.String `tfsdk:"format"`
+	Algorithm    types.String `tfsdk:"algorithm"`
+	KeyWO        types.String `tfsdk:"key_wo"`
+	KeyWOVersion types.Int64  `tfsdk:"key_wo_version"`
+	KeyLocation  types.String `tfsdk:"keylocation"`
+}
+
+// dedicated maps the resource's own attributes to the properties they set.
+var dedicated = map[string]string{"mountpoint": "mountpoint", "quota": "quota", "reservation": "reservation"}
+
+// structural properties are managed through their own attributes (or are
+// set at creation only) and are kept out of the properties map on import.
+var structural = map[string]bool{
+	"mountpoint": true, "quota": true, "reservation": true, "volsize": true, "volblocksize": true,
+	"encryption": true, "keyformat": true, "keylocation": true, "pbkdf2iters": true, "refreservation": true,
+}
+
+var datasetNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*(/[A-Za-z0-9_.: -]+)+$`)
+
+func (r *ZFSDataset) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_zfs_dataset"
+}
+
+func (r *ZFSDataset) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		Description: "A ZFS filesystem or volume (zvol) on a host, managed over SSH with the host's own `zfs` command. " +
+			"Only the properties set in the configuration are managed; a managed property that is later inherited or reset shows as drift.",
+		Blocks: map[string]schema.Block{
+			"ssh": hostconn.ResourceBlock(),
+			"encryption": schema.SingleNestedBlock{
+				Description: "Native ZFS encryption, chosen at creation (ZFS cannot encrypt an existing dataset). The key is never stored in state.",
+				Attributes: map[string]schema.Attribute{
+					"format": schema.StringAttribute{Optional: true, Description: "Key format: `passphrase`, `hex` (64 hex digits) or `raw` (32 bytes).",
+						Validators: []validator.String{stringvalidator.OneOf("passphrase", "hex", "raw")}},
+					"algorithm": schema.StringAttribute{Optional: true, Computed: true, Description: "Cipher, e.g. `aes-256-gcm` (the default when encryption is on).",
+						PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+					"key_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
+						Description: "The key or passphrase, write-only: sent to `zfs` on standard input and never stored. Changing `key_wo_version` changes the key in place (`zfs change-key`)."},
+					"key_wo_version": schema.Int64Attribute{Optional: true, Description: "Bump to apply a new `key_wo`."},
+					"keylocation": schema.StringAttribute{Optional: true, Computed: true,
+						Description:   "Where ZFS finds the key when loading it, e.g. `file:///etc/zfs/keys/tank.key`; `prompt` (the default with `key_wo`) means it is supplied when loaded.",
+						PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+				},
+			},
+			"timeouts": timeoutsBlock(ctx, datasetCreateTimeout, datasetUpdateTimeout, datasetDeleteTimeout),
+		},
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, Description: "The dataset's GUID, which survives renames.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"name": schema.StringAttribute{Required: true,
+				Description: "Full name, e.g. `tank/media`. Changing it within the same pool renames the dataset in place (`zfs rename`); moving it to another pool replaces it.",
+				Validators:  []validator.String{stringvalidator.RegexMatches(datasetNameRe, "must be a dataset name such as tank/media (pool/child, no snapshot)")},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplaceIf(func(_ context.Context, req planmodifier.StringRequest, resp *stringplanmodifier.RequiresReplaceIfFuncResponse) {
+					resp.RequiresReplace = zfs.PoolOf(req.StateValue.ValueString()) != zfs.PoolOf(req.PlanValue.ValueString())
+				}, "Moving a dataset to another pool replaces it.", "Moving a dataset to another pool replaces it.")}},
+			"type": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("filesystem"),
+				Description:   "`filesystem` (default) or `volume`. Cannot change after creation.",
+				Validators:    []validator.String{stringvalidator.OneOf("filesystem", "volume")},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+			"volume_size": schema.StringAttribute{Optional: true, Description: "Size of a volume, e.g. `10G` (binary units). Required for volumes; can grow or shrink in place.",
+				Validators: []validator.String{sizeValidator{}}},
+			"volblocksize": schema.StringAttribute{Optional: true, Description: "Block size of a volume, e.g. `16K`. Set at creation only.",
+				Validators: []validator.String{sizeValidator{}}, PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+			"sparse": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				Description:   "Create a sparse (thin) volume, without a reservation for its full size. Set at creation only.",
+				PlanModifiers: []planmodifier.Bool{boolplanmodifier.RequiresReplace()}},
+			"properties": schema.MapAttribute{ElementType: types.StringType, Optional: true,
+				Description: "ZFS properties to set, native (`compression = \"zstd\"`, `atime = \"off\"`) or user (`\"homelab:owner\" = \"media\"`). Only these are managed; one that is later inherited or changed shows as drift. Sizes may be written `10G`."},
+			"mountpoint":  schema.StringAttribute{Optional: true, Description: "Mount point (the `mountpoint` property): a path, `legacy` or `none`."},
+			"quota":       schema.StringAttribute{Optional: true, Description: "Quota (the `quota` property), e.g. `500G` or `none`.", Validators: []validator.String{sizeValidator{}}},
+			"reservation": schema.StringAttribute{Optional: true, Description: "Reservation (the `reservation` property), e.g. `50G` or `none`.", Validators: []validator.String{sizeValidator{}}},
+			"recursive_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				Description: "Let destroy remove the dataset's children and snapshots too. Without it, destroying a dataset that has any fails and names them."},
+			"guid":       schema.StringAttribute{Computed: true, Description: "The dataset's GUID.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"used":       schema.Int64Attribute{Computed: true, Description: "Bytes used by the dataset and its descendants."},
+			"available":  schema.Int64Attribute{Computed: true, Description: "Bytes available to the dataset."},
+			"referenced": schema.Int64Attribute{Computed: true, Description: "Bytes referenced by the dataset."},
+			"mounted":    schema.BoolAttribute{Computed: true, Description: "Whether the filesystem is mounted (false for volumes)."},
+			"creation": schema.StringAttribute{Computed: true, Description: "Creation time, RFC 3339.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+		},
+	}
+}
+
+func (r *ZFSDataset) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	data, err := providerdata.From(req.ProviderData)
+	if err != nil {
+		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
+		return
+	}
+	r.data = data
+}
+
+func (r *ZFSDataset) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m ZFSDatasetModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(hostconn.Warnings(m.SSH, nil, path.Root("ssh"))...)
+	volume := m.Type.ValueString() == "volume"
+	if !m.Type.IsUnknown() {
+		if volume && m.VolumeSize.IsNull() {
+			resp.Diagnostics.AddAttributeError(path.Root("volume_size"), "Missing volume size", "A volume needs `volume_size`, e.g. \"10G\".")
+		}
+		if !volume && !m.Type.IsNull() || m.Type.IsNull() {
+			for _, a := range []string{"volume_size", "volblocksize"} {
+				if v, _ := attrString(m, a); !v.IsNull() && !volume {
+					resp.Diagnostics.AddAttributeError(path.Root(a), "Volume setting on a filesystem", fmt.Sprintf("`%s` applies to volumes only; set `type = \"volume\"` or remove it.", a))
+				}
+			}
+			if !m.Sparse.IsNull() && m.Sparse.ValueBool() && !volume {
+				resp.Diagnostics.AddAttributeError(path.Root("sparse"), "Volume setting on a filesystem", "`sparse` applies to volumes only.")
+			}
+		}
+		if volume && !m.Mountpoint.IsNull() {
+			resp.Diagnostics.AddAttributeError(path.Root("mountpoint"), "Mount point on a volume", "Volumes are block devices and have no mount point.")
+		}
+	}
+	if !m.Properties.IsNull() && !m.Properties.IsUnknown() {
+		for k := range m.Properties.Elements() {
+			if attrName, ok := dedicatedAttr(k); ok {
+				resp.Diagnostics.AddAttributeError(path.Root("properties").AtMapKey(k), "Property set twice",
+					fmt.Sprintf("Set %s with the `%s` attribute, not in `properties`.", k, attrName))
+			}
+			if k == "volsize" || k == "volblocksize" || k == "encryption" || k == "keyformat" || k == "keylocation" {
+				resp.Diagnostics.AddAttributeError(path.Root("properties").AtMapKey(k), "Property has its own attribute",
+					fmt.Sprintf("%s is managed by the resource's own attributes (volume_size, volblocksize, encryption {}), not `properties`.", k))
+			}
+		}
+	}
+	if e := m.Encryption; e != nil {
+		if e.Format.IsNull() && !e.KeyWO.IsNull() {
+			resp.Diagnostics.AddAttributeError(path.Root("encryption").AtName("format"), "Missing key format", "Set `format` to passphrase, hex or raw.")
+		}
+		if !e.KeyWO.IsNull() && !e.KeyWO.IsUnknown() && e.Format.ValueString() != "" {
+			if err := checkKey(e.Format.ValueString(), e.KeyWO.ValueString()); err != nil {
+				resp.Diagnostics.AddAttributeError(path.Root("encryption").AtName("key_wo"), "Invalid encryption key", err.Error())
+			}
+		}
+		if e.KeyWO.IsNull() && e.KeyLocation.IsNull() {
+			resp.Diagnostics.AddAttributeError(path.Root("encryption"), "No encryption key",
+				"Give the key with `key_wo` (write-only, never stored), or a `keylocation` file that already holds it on the host.")
+		}
+	}
+}
+
+func attrString(m ZFSDatasetModel, name string) (types.String, bool) {
+	switch name {
+	case "volume_size":
+		return m.VolumeSize, true
+	case "volblocksize":
+		return m.VolBlockSize, true
+	}
+	return types.StringNull(), false
+}
+
+func dedicatedAttr(prop string) (string, bool) {
+	for attrName, p := range dedicated {
+		if p == prop {
+			return attrName, true
+		}
+	}
+	return "", false
+}
+
+func checkKey(format, key string) error {
+	switch format {
+	case "passphrase":
+		if len(key) < 8 || len(key) > 512 {
+			return errors.New("a ZFS passphrase must be 8 to 512 characters long")
+		}
+	case "hex":
+		if len(key) != 64 || strings.Trim(strings.ToLower(key), "0123456789abcdef") != "" {
+			return errors.New("a hex key must be exactly 64 hexadecimal digits")
+		}
+	case "raw":
+		if len(key) != 32 {
+			return errors.New("a raw key must be exactly 32 bytes")
+		}
+	}
+	return nil
+}
+
+// ModifyPlan marks the computed values that a rename or property change
+// will change as unknown, and nothing else.
+func (r *ZFSDataset) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || req.State.Raw.IsNull() {
+		return
+	}
+	var plan, state ZFSDatasetModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// The encryption key changes in place with key_wo_version.
+	if plan.Encryption != nil && state.Encryption != nil && !plan.Encryption.KeyWOVersion.Equal(state.Encryption.KeyWOVersion) {
+		var key types.String
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("encryption").AtName("key_wo"), &key)...)
+		if key.IsNull() && !plan.Encryption.KeyWOVersion.IsNull() {
+			resp.Diagnostics.AddAttributeError(path.Root("encryption").AtName("key_wo"), "Missing new key",
+				"`key_wo_version` changed but no `key_wo` was given to change the key to.")
+		}
+	}
+	if (plan.Encryption == nil) != (state.Encryption == nil) {
+		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("encryption"))
+	}
+}
+
+func (r *ZFSDataset) client(m *ZFSDatasetModel) (*zfs.Client, hostconn.Target, diag.Diagnostics) {
+	runner, target, diags := hostconn.Connect(r.data.Conn(), m.SSH, path.Root("ssh"))
+	if diags.HasError() {
+		return nil, target, diags
+	}
+	reg := zfs.NewRegistry()
+	if r.data != nil && r.data.ZFS != nil {
+		reg = r.data.ZFS
+	}
+	return reg.Client(runner), target, diags
+}
+
+// desiredProps are the properties the configuration manages, by ZFS name.
+func desiredProps(ctx context.Context, m *ZFSDatasetModel) (map[string]string, diag.Diagnostics) {
+	props := map[string]string{}
+	var diags diag.Diagnostics
+	if !m.Properties.IsNull() && !m.Properties.IsUnknown() {
+		diags.Append(m.Properties.ElementsAs(ctx, &props, false)...)
+	}
+	for attrName, prop := range dedicated {
+		v := dedicatedValue(m, attrName)
+		if !v.IsNull() && !v.IsUnknown() {
+			props[prop] = v.ValueString()
+		}
+	}
+	return props, diags
+}
+
+func dedicatedValue(m *ZFSDatasetModel, attrName string) types.String {
+	switch attrName {
+	case "mountpoint":
+		return m.Mountpoint
+	case "quota":
+		return m.Quota
+	}
+	return m.Reservation
+}
+
+func setDedicated(m *ZFSDatasetModel, attrName string, v types.String) {
+	switch attrName {
+	case "mountpoint":
+		m.Mountpoint = v
+	case "quota":
+		m.Quota = v
+	default:
+		m.Reservation = v
+	}
+}
+
+func (r *ZFSDataset) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan ZFSDatasetModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	var keyWO types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("encryption").AtName("key_wo"), &keyWO)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := plan.Timeouts.Create(ctx, datasetCreateTimeout)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	c, target, diags := r.client(&plan)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := plan.Name.ValueString()
+	props, diags := desiredProps(ctx, &plan)
+	resp.Diagnostics.Append(diags...)
+	spec := zfs.DatasetSpec{Name: name, Properties: props, Volume: plan.Type.ValueString() == "volume",
+		VolSize: plan.VolumeSize.ValueString(), VolBlockSize: plan.VolBlockSize.ValueString(), Sparse: plan.Sparse.ValueBool()}
+	// With a write-only key, zfs reads it from stdin (keylocation=prompt);
+	// a keylocation file is pointed at afterwards. Without one, zfs reads
+	// the key from the keylocation file itself.
+	keyLocation := ""
+	if e := plan.Encryption; e != nil {
+		props["encryption"] = "on"
+		if !e.Algorithm.IsNull() && !e.Algorithm.IsUnknown() {
+			props["encryption"] = e.Algorithm.ValueString()
+		}
+		if !e.Format.IsNull() {
+			props["keyformat"] = e.Format.ValueString()
+		}
+		if !e.KeyLocation.IsNull() && !e.KeyLocation.IsUnknown() {
+			keyLocation = e.KeyLocation.ValueString()
+		}
+		if keyLocation != "" {
+			props["keylocation"] = keyLocation
+		}
+		if !keyWO.IsNull() {
+			spec.Key = []byte(keyWO.ValueString())
+			props["keylocation"] = "prompt"
+		}
+	}
+	tflog.Info(ctx, "creating ZFS dataset", map[string]any{"dataset": name, "target": target.String()})
+	if err := c.CreateDataset(ctx, spec); err != nil {
+		resp.Diagnostics.AddError("Unable to create ZFS dataset "+name, explain(err)+
+			"\n\nCheck that the parent dataset exists (create it as its own homelab_zfs_dataset) and that the properties are valid for this OpenZFS version.")
+		return
+	}
+	if len(spec.Key) > 0 && keyLocation != "" && keyLocation != "prompt" {
+		if err := c.SetProperties(ctx, name, map[string]string{"keylocation": keyLocation}); err != nil {
+			resp.Diagnostics.AddError("Unable to set keylocation of ZFS dataset "+name, explain(err))
+		}
+	}
+	r.readInto(ctx, c, &plan, name, &resp.Diagnostics, false)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *ZFSDataset) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state ZFSDatasetModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	c, _, diags := r.client(&state)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := state.Name.ValueString()
+	if gone := r.readInto(ctx, c, &state, name, &resp.Diagnostics, false); gone {
+		tflog.Warn(ctx, "ZFS dataset no longer exists, removing it from state", map[string]any{"dataset": name})
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// readInto refreshes m from the host. It reports gone when the host says
+// the dataset does not exist; every other failure is an error diagnostic.
+// With importing, the managed properties become every locally set one.
+func (r *ZFSDataset) readInto(ctx context.Context, c *zfs.Client, m *ZFSDatasetModel, name string, diags *diag.Diagnostics, importing bool) (gone bool) {
+	ds, err := c.Dataset(ctx, name)
+	if errors.Is(err, zfs.ErrNotFound) {
+		return true
+	}
+	if err != nil {
+		diags.AddError("Unable to read ZFS dataset "+name, explain(err))
+		return false
+	}
+	m.Name = types.StringValue(ds.Name)
+	m.ID = types.StringValue(ds.Get("guid"))
+	m.GUID = types.StringValue(ds.Get("guid"))
+	if ds.Type == "volume" {
+		m.Type = types.StringValue("volume")
+		m.VolumeSize = keepSpelling(m.VolumeSize, "volsize", ds.Get("volsize"))
+		if !m.VolBlockSize.IsNull() || importing {
+			m.VolBlockSize = keepSpelling(m.VolBlockSize, "volblocksize", ds.Get("volblocksize"))
+		}
+		if m.Sparse.IsNull() || m.Sparse.IsUnknown() {
+			m.Sparse = types.BoolValue(ds.Get("refreservation") == "0" || ds.Get("refreservation") == "none")
+		}
+	} else {
+		m.Type = types.StringValue("filesystem")
+		if m.Sparse.IsNull() || m.Sparse.IsUnknown() {
+			m.Sparse = types.BoolValue(false)
+		}
+	}
+	if m.RecursiveDestroy.IsNull() || m.RecursiveDestroy.IsUnknown() {
+		m.RecursiveDestroy = types.BoolValue(false)
+	}
+	m.Used = int64Prop(ds, "used")
+	m.Available = int64Prop(ds, "available")
+	m.Referenced = int64Prop(ds, "referenced")
+	m.Mounted = types.BoolValue(ds.Get("mounted") == "yes")
+	m.Creation = types.StringValue(creationTime(ds.Get("creation")))
+
+	// Managed properties: the configured ones (or, on import, every local one).
+	managed := map[string]string{}
+	if !m.Properties.IsNull() && !m.Properties.IsUnknown() {
+		diags.Append(m.Properties.ElementsAs(ctx, &managed, false)...)
+	}
+	if importing {
+		for k, p := range ds.Props {
+			if p.Local() && !structural[k] {
+				managed[k] = zfs.Readable(k, p.Value)
+			}
+		}
+	}
+	if len(managed) > 0 || !m.Properties.IsNull() {
+		vals := map[string]attr.Value{}
+		for k, want := range managed {
+			vals[k] = types.StringValue(observed(want, ds.Props[k]))
+		}
+		m.Properties = types.MapValueMust(types.StringType, vals)
+	}
+	for attrName, prop := range dedicated {
+		v := dedicatedValue(m, attrName)
+		p, ok := ds.Props[prop]
+		switch {
+		case importing && ok && p.Local():
+			setDedicated(m, attrName, types.StringValue(zfs.Readable(prop, p.Value)))
+		case !v.IsNull() && !v.IsUnknown():
+			setDedicated(m, attrName, types.StringValue(observed(v.ValueString(), p)))
+		}
+	}
+	if e := m.Encryption; e != nil || ds.Get("encryption") != "off" && ds.Get("encryption") != "" {
+		if e == nil {
+			e = &EncryptionModel{}
+			m.Encryption = e
+		}
+		e.KeyWO = types.StringNull()
+		if ds.Get("encryption") == "off" {
+			// Encryption cannot be removed: this only happens if the dataset
+			// was recreated out of band; show it as a difference.
+			e.Algorithm = types.StringValue("off")
+		} else {
+			e.Algorithm = types.StringValue(ds.Get("encryption"))
+		}
+		if kf := ds.Get("keyformat"); kf != "" && kf != "none" && (!e.Format.IsNull() || importing) {
+			e.Format = types.StringValue(kf)
+		}
+		e.KeyLocation = types.StringValue(ds.Get("keylocation"))
+	}
+	return false
+}
+
+// observed is what state records for a managed property: the configured
+// spelling when the host's value means the same and is set locally;
+// otherwise the host's value, marked with where it comes from when it is not
+// local, so that the plan shows the drift and apply sets it again.
+func observed(configured string, p zfs.Property) string {
+	switch {
+	case p.Source == "" && p.Value == "":
+		return "(not set)"
+	case p.Local() && zfs.SameValue(configured, p.Value):
+		return configured
+	case p.Local():
+		return p.Value
+	case p.Source == zfs.SourceInherited:
+		return fmt.Sprintf("%s (inherited from %s)", p.Value, p.From)
+	}
+	return fmt.Sprintf("%s (%s)", p.Value, p.Source)
+}
+
+// keepSpelling keeps the configured spelling of a value ("10G") when the
+// host's exact value means the same, and otherwise writes the host's value
+// the way people write it.
+func keepSpelling(prior types.String, property, actual string) types.String {
+	if !prior.IsNull() && !prior.IsUnknown() && zfs.SameValue(prior.ValueString(), actual) {
+		return prior
+	}
+	return types.StringValue(zfs.Readable(property, actual))
+}
+
+func int64Prop(ds *zfs.Dataset, name string) types.Int64 {
+	n, err := strconv.ParseInt(ds.Get(name), 10, 64)
+	if err != nil {
+		return types.Int64Null()
+	}
+	return types.Int64Value(n)
+}
+
+func creationTime(epoch string) string {
+	n, err := strconv.ParseInt(epoch, 10, 64)
+	if err != nil {
+		return epoch
+	}
+	return time.Unix(n, 0).UTC().Format(time.RFC3339)
+}
+
+func (r *ZFSDataset) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state ZFSDatasetModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	var keyWO types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("encryption").AtName("key_wo"), &keyWO)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := plan.Timeouts.Update(ctx, datasetUpdateTimeout)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, _, diags := r.client(&plan)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := plan.Name.ValueString()
+	if old := state.Name.ValueString(); old != name {
+		tflog.Info(ctx, "renaming ZFS dataset", map[string]any{"from": old, "to": name})
+		if err := c.Rename(ctx, old, name); err != nil {
+			resp.Diagnostics.AddError("Unable to rename ZFS dataset "+old, explain(err))
+			return
+		}
+	}
+	want, diags := desiredProps(ctx, &plan)
+	resp.Diagnostics.Append(diags...)
+	have, _ := desiredProps(ctx, &state)
+	changed := map[string]string{}
+	for k, v := range want {
+		if have[k] != v {
+			changed[k] = v
+		}
+	}
+	if plan.Type.ValueString() == "volume" && !plan.VolumeSize.Equal(state.VolumeSize) {
+		changed["volsize"] = plan.VolumeSize.ValueString()
+	}
+	if e, s := plan.Encryption, state.Encryption; e != nil && s != nil && !e.KeyLocation.IsUnknown() && !e.KeyLocation.Equal(s.KeyLocation) && !e.KeyLocation.IsNull() {
+		changed["keylocation"] = e.KeyLocation.ValueString()
+	}
+	if err := c.SetProperties(ctx, name, changed); err != nil {
+		keys := make([]string, 0, len(changed))
+		for k := range changed {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		resp.Diagnostics.AddError("Unable to set properties of ZFS dataset "+name, fmt.Sprintf("Setting %s: %s", strings.Join(keys, ", "), explain(err)))
+		return
+	}
+	if e, s := plan.Encryption, state.Encryption; e != nil && s != nil && !e.KeyWOVersion.Equal(s.KeyWOVersion) && !keyWO.IsNull() {
+		if err := c.ChangeKey(ctx, name, e.Format.ValueString(), bytes.NewReader([]byte(keyWO.ValueString()))); err != nil {
+			resp.Diagnostics.AddError("Unable to change the encryption key of ZFS dataset "+name, explain(err)+
+				"\n\nThe key must be loaded (zfs load-key) to be changed.")
+			return
+		}
+		// change-key reads the new key from stdin; point keylocation back at its file.
+		if loc := e.KeyLocation.ValueString(); !e.KeyLocation.IsUnknown() && loc != "" && loc != "prompt" {
+			if err := c.SetProperties(ctx, name, map[string]string{"keylocation": loc}); err != nil {
+				resp.Diagnostics.AddError("Unable to set keylocation of ZFS dataset "+name, explain(err))
+				return
+			}
+		}
+	}
+	r.readInto(ctx, c, &plan, name, &resp.Diagnostics, false)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *ZFSDataset) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state ZFSDatasetModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := state.Timeouts.Delete(ctx, datasetDeleteTimeout)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, _, diags := r.client(&state)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := state.Name.ValueString()
+	deps, err := c.Dependents(ctx, name)
+	if errors.Is(err, zfs.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Unable to destroy ZFS dataset "+name, explain(err))
+		return
+	}
+	if len(deps) > 0 && !state.RecursiveDestroy.ValueBool() {
+		shown := deps
+		if len(shown) > 10 {
+			shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(deps)-10))
+		}
+		resp.Diagnostics.AddError("Unable to destroy ZFS dataset "+name,
+			fmt.Sprintf("It has children or snapshots that would be destroyed with it: %s.\n\n"+
+				"Destroy them first, or set recursive_destroy = true (and apply) to destroy them all.", strings.Join(shown, ", ")))
+		return
+	}
+	tflog.Info(ctx, "destroying ZFS dataset", map[string]any{"dataset": name, "recursive": len(deps) > 0})
+	if err := c.DestroyDataset(ctx, name, len(deps) > 0); err != nil && !errors.Is(err, zfs.ErrNotFound) {
+		resp.Diagnostics.AddError("Unable to destroy ZFS dataset "+name, explain(err)+"\n\nA busy dataset (mounted and in use) cannot be destroyed; stop what uses it and try again.")
+	}
+}
+
+func (r *ZFSDataset) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	id, err := parseImportID(req.ID)
+	if err != nil {
+		resp.Diagnostics.AddError("Unable to import ZFS dataset "+req.ID, err.Error()+"\n\nExample: terraform import homelab_zfs_dataset.media nas.lan:tank/media")
+		return
+	}
+	m := ZFSDatasetModel{SSH: id.sshForImport(), Name: types.StringValue(id.Name), Properties: types.MapNull(types.StringType),
+		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{"create": types.StringType, "update": types.StringType, "delete": types.StringType})}}
+	c, _, diags := r.client(&m)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if gone := r.readInto(ctx, c, &m, id.Name, &resp.Diagnostics, true); gone {
+		resp.Diagnostics.AddError("Unable to import ZFS dataset "+id.Name, fmt.Sprintf("%s has no dataset %s.", id.Host, id.Name))
+		return
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// sizeValidator checks that a value is a size zfs understands.
+type sizeValidator struct{}
+
+func (sizeValidator) Description(context.Context) string {
+	return "must be a size such as 512, 16K, 10G or 1.5T, or none"
+}
+func (v sizeValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+func (sizeValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if _, err := zfs.ParseSize(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid size", err.Error())
+	}
+}

@@ -1,0 +1,620 @@
+package resources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfzfs"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
+)
+
+var (
+	_ resource.Resource                   = (*ZPool)(nil)
+	_ resource.ResourceWithConfigure      = (*ZPool)(nil)
+	_ resource.ResourceWithImportState    = (*ZPool)(nil)
+	_ resource.ResourceWithValidateConfig = (*ZPool)(nil)
+	_ resource.ResourceWithModifyPlan     = (*ZPool)(nil)
+)
+
+// Default timeouts of homelab_zpool. Updates may resilver or expand a raidz,
+// which takes as long as the data takes to copy.
+const (
+	zpoolCreateTimeout = 10 * time.Minute
+	zpoolUpdateTimeout = 6 * time.Hour
+	zpoolDeleteTimeout = 10 * time.Minute
+)
+
+// createOnlyFSProps are root dataset properties ZFS sets at creation only.
+var createOnlyFSProps = map[string]bool{
+	"casesensitivity": true, "normalization": true, "utf8only": true, "encryption": true, "keyformat": true, "pbkdf2iters": true,
+}
+
+// ZPool is the homelab_zpool resource.
+type ZPool struct {
+	data *providerdata.Data
+}
+
+// NewZPool returns the homelab_zpool resource.
+func NewZPool() resource.Resource { return &ZPool{} }
+
+// ZPoolModel is the resource's data.
+type ZPoolModel struct {
+	SSH                  *hostconn.SSHModel `tfsdk:"ssh"`
+	ID                   types.String       `tfsdk:"id"`
+	Name                 types.String       `tfsdk:"name"`
+	Vdevs                types.List         `tfsdk:"vdev"`
+	Properties           types.Map          `tfsdk:"properties"`
+	FilesystemProperties types.Map          `tfsdk:"filesystem_properties"`
+	Force                types.Bool         `tfsdk:"force"`
+	ForceDestroy         types.Bool         `tfsdk:"force_destroy"`
+	AllowReplace         types.Bool         `tfsdk:"allow_replace"`
+	GUID                 types.String       `tfsdk:"guid"`
+	Health               types.String       `tfsdk:"health"`
+	Size                 types.Int64        `tfsdk:"size"`
+	Allocated            types.Int64        `tfsdk:"allocated"`
+	Free                 types.Int64        `tfsdk:"free"`
+	Fragmentation        types.Int64        `tfsdk:"fragmentation"`
+	Status               types.List         `tfsdk:"status"`
+	Timeouts             timeouts.Value     `tfsdk:"timeouts"`
+}
+
+// VdevModel is one vdev block.
+type VdevModel struct {
+	Role  types.String `tfsdk:"role"`
+	Type  types.String `tfsdk:"type"`
+	Disks types.List   `tfsdk:"disks"`
+}
+
+var vdevObjectType = types.ObjectType{AttrTypes: map[string]attr.Type{
+	"role": types.StringType, "type": types.StringType, "disks": types.ListType{ElemType: types.StringType},
+}}
+
+func (r *ZPool) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_zpool"
+}
+
+func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	errAttrs := func(what string) map[string]schema.Attribute {
+		return map[string]schema.Attribute{
+			"state":           schema.StringAttribute{Computed: true, Description: "State of the " + what + ": ONLINE, DEGRADED, FAULTED, OFFLINE, REMOVED, UNAVAIL, or AVAIL/INUSE for spares."},
+			"read_errors":     schema.Int64Attribute{Computed: true, Description: "Read errors of the " + what + "."},
+			"write_errors":    schema.Int64Attribute{Computed: true, Description: "Write errors of the " + what + "."},
+			"checksum_errors": schema.Int64Attribute{Computed: true, Description: "Checksum errors of the " + what + "."},
+		}
+	}
+	vdevStatus := errAttrs("vdev")
+	vdevStatus["role"] = schema.StringAttribute{Computed: true, Description: "Role: data, log, cache, spare, special or dedup."}
+	vdevStatus["name"] = schema.StringAttribute{Computed: true, Description: "Name zpool gives the vdev, e.g. `mirror-0`, or the disk path."}
+	vdevStatus["type"] = schema.StringAttribute{Computed: true, Description: "Type: disk, mirror, raidz1..3, draid."}
+	diskStatus := errAttrs("disk")
+	diskStatus["path"] = schema.StringAttribute{Computed: true, Description: "Disk path."}
+	vdevStatus["disks"] = schema.ListNestedAttribute{Computed: true, Description: "Disks of the vdev.",
+		NestedObject: schema.NestedAttributeObject{Attributes: diskStatus}}
+
+	resp.Schema = schema.Schema{
+		Description: "A ZFS pool on a host, managed over SSH. Layout changes that ZFS can make to a live pool are made in place " +
+			"(adding vdevs, adding and removing log, cache and spare devices, attaching disks to mirrors, raidz expansion, " +
+			"replacing disks); anything that would need a new pool is refused at plan time unless `allow_replace = true`. " +
+			"A pool that holds data is never destroyed without `force_destroy = true`, and a failed disk shows in `health` " +
+			"and `status` and as a warning, never as a replacement.",
+		Blocks: map[string]schema.Block{
+			"ssh": hostconn.ResourceBlock(),
+			"vdev": schema.ListNestedBlock{
+				Description: "The pool's vdevs, in order. Name disks by `/dev/disk/by-id/...` so the names survive reboots and controller changes.",
+				Validators:  []validator.List{listvalidator.SizeAtLeast(1)},
+				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
+					"role": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(zfs.RoleData),
+						Description: "What the vdev is for: `data` (default), `log` (SLOG), `cache` (L2ARC), `spare`, `special` or `dedup`.",
+						Validators:  []validator.String{stringvalidator.OneOf(zfs.Roles...)}},
+					"type": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(zfs.TypeStripe),
+						Description: "`stripe` (default: every disk is a vdev of its own), `mirror`, `raidz1`, `raidz2`, `raidz3`, or a dRAID spec such as `draid1:2d:1s`.",
+						Validators: []validator.String{stringvalidator.Any(stringvalidator.OneOf(zfs.TypeStripe, zfs.TypeMirror, zfs.TypeRaidz1, zfs.TypeRaidz2, zfs.TypeRaidz3),
+							stringvalidator.RegexMatches(draidRe, "a dRAID spec such as draid1:2d:1s"))}},
+					"disks": schema.ListAttribute{ElementType: types.StringType, Required: true,
+						Description: "Disk paths, e.g. `/dev/disk/by-id/ata-WDC_WD80EFAX-68KNBN0_VAGXXXXX`. New disks of a raidz expansion go at the end.",
+						Validators:  []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(stringvalidator.RegexMatches(diskRe, "must be an absolute device path such as /dev/disk/by-id/..."))}},
+				}},
+			},
+			"timeouts": timeoutsBlock(ctx, zpoolCreateTimeout, zpoolUpdateTimeout, zpoolDeleteTimeout),
+		},
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, Description: "The pool's GUID.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"name": schema.StringAttribute{Required: true, Description: "Pool name. Renaming needs an export and import, so it is refused unless `allow_replace` is set.",
+				Validators: []validator.String{stringvalidator.RegexMatches(poolNameRe, "must start with a letter and hold only letters, digits, _ - . :")}},
+			"properties": schema.MapAttribute{ElementType: types.StringType, Optional: true,
+				Description: "Pool properties such as `ashift`, `autotrim`, `autoexpand`, `comment`. Only these are managed; they are set at creation and changed in place (`ashift` then applies to vdevs added later)."},
+			"filesystem_properties": schema.MapAttribute{ElementType: types.StringType, Optional: true,
+				Description: "Properties of the pool's root dataset, such as `compression`, `atime`, `xattr`, `mountpoint`. Set at creation (`-O`) and changed in place, except the creation-only `casesensitivity`, `normalization`, `utf8only` and `encryption`."},
+			"force": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				Description: "Create the pool (and add vdevs) even on disks that hold a filesystem or another pool's label (`zpool create -f`). Without it such disks are refused."},
+			"force_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				Description: "Let destroy remove a pool that holds datasets, snapshots or files. Without it, destroying such a pool fails and says what it holds."},
+			"allow_replace": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				Description: "Allow changes that need a new pool (a raidz's parity, a rename, creation-only properties) to destroy and recreate it, with everything on it. Without it they are refused at plan time."},
+			"guid":          schema.StringAttribute{Computed: true, Description: "Pool GUID.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"health":        schema.StringAttribute{Computed: true, Description: "Pool health: ONLINE, DEGRADED, FAULTED, OFFLINE, REMOVED or UNAVAIL. Not ONLINE also raises a warning."},
+			"size":          schema.Int64Attribute{Computed: true, Description: "Pool size in bytes."},
+			"allocated":     schema.Int64Attribute{Computed: true, Description: "Allocated bytes."},
+			"free":          schema.Int64Attribute{Computed: true, Description: "Free bytes."},
+			"fragmentation": schema.Int64Attribute{Computed: true, Description: "Free-space fragmentation in percent (-1 when unknown)."},
+			"status": schema.ListNestedAttribute{Computed: true, Description: "Every top-level vdev with its state, error counters and disks.",
+				NestedObject: schema.NestedAttributeObject{Attributes: vdevStatus}},
+		},
+	}
+}
+
+func (r *ZPool) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	data, err := providerdata.From(req.ProviderData)
+	if err != nil {
+		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
+		return
+	}
+	r.data = data
+}
+
+// specsOf reads the vdev blocks; known is false while any part of them is
+// unknown (values from resources not created yet, or a dynamic block).
+func specsOf(ctx context.Context, l types.List) (specs []zfs.VdevSpec, known bool) {
+	if l.IsUnknown() {
+		return nil, false
+	}
+	var vs []VdevModel
+	if diags := l.ElementsAs(ctx, &vs, false); diags.HasError() {
+		return nil, false
+	}
+	for _, v := range vs {
+		if v.Role.IsUnknown() || v.Type.IsUnknown() || v.Disks.IsUnknown() {
+			return nil, false
+		}
+		var disks []string
+		if diags := v.Disks.ElementsAs(ctx, &disks, false); diags.HasError() {
+			return nil, false
+		}
+		for _, d := range v.Disks.Elements() {
+			if d.IsUnknown() {
+				return nil, false
+			}
+		}
+		specs = append(specs, zfs.VdevSpec{Role: v.Role.ValueString(), Type: v.Type.ValueString(), Disks: disks})
+	}
+	return specs, true
+}
+
+// topologyOf is the layout of known vdev blocks.
+func topologyOf(ctx context.Context, l types.List) zfs.Topology {
+	specs, _ := specsOf(ctx, l)
+	return zfs.Expand(specs)
+}
+
+func vdevList(specs []zfs.VdevSpec) types.List {
+	vals := make([]attr.Value, len(specs))
+	for i, s := range specs {
+		disks := make([]attr.Value, len(s.Disks))
+		for k, d := range s.Disks {
+			disks[k] = types.StringValue(d)
+		}
+		vals[i] = types.ObjectValueMust(vdevObjectType.AttrTypes, map[string]attr.Value{
+			"role": types.StringValue(s.Role), "type": types.StringValue(s.Type),
+			"disks": types.ListValueMust(types.StringType, disks),
+		})
+	}
+	return types.ListValueMust(vdevObjectType, vals)
+}
+
+func (r *ZPool) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m ZPoolModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(hostconn.Warnings(m.SSH, nil, path.Root("ssh"))...)
+	specs, known := specsOf(ctx, m.Vdevs)
+	if !known {
+		return
+	}
+	for _, err := range zfs.Validate(specs) {
+		resp.Diagnostics.AddAttributeError(path.Root("vdev"), "Invalid pool layout", err.Error())
+	}
+}
+
+// ModifyPlan refuses, at plan time, any change that would need a new pool,
+// unless allow_replace is set.
+func (r *ZPool) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || req.State.Raw.IsNull() {
+		return
+	}
+	var plan, state ZPoolModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	planSpecs, known := specsOf(ctx, plan.Vdevs)
+	if resp.Diagnostics.HasError() || !known {
+		return
+	}
+	var reasons []string
+	var paths []path.Path
+	if !plan.Name.IsUnknown() && plan.Name.ValueString() != state.Name.ValueString() {
+		reasons = append(reasons, fmt.Sprintf("renaming pool %s to %s needs it exported and imported under the new name", state.Name.ValueString(), plan.Name.ValueString()))
+		paths = append(paths, path.Root("name"))
+	}
+	cur := topologyOf(ctx, state.Vdevs)
+	for i := range cur {
+		if cur[i].Type != zfs.TypeDisk {
+			cur[i].Name = cur[i].Type + "-?" // real names are read at apply time
+		}
+	}
+	if _, err := zfs.Plan(cur, zfs.Expand(planSpecs)); err != nil {
+		var re *zfs.ReplaceError
+		if errors.As(err, &re) {
+			reasons = append(reasons, re.Reasons...)
+			paths = append(paths, path.Root("vdev"))
+		}
+	}
+	planFS, stateFS := mapOf(ctx, plan.FilesystemProperties), mapOf(ctx, state.FilesystemProperties)
+	for k := range createOnlyFSProps {
+		if planFS[k] != stateFS[k] && !plan.FilesystemProperties.IsUnknown() {
+			reasons = append(reasons, fmt.Sprintf("filesystem property %s is fixed when the pool is created", k))
+			paths = append(paths, path.Root("filesystem_properties").AtMapKey(k))
+		}
+	}
+	if len(reasons) == 0 {
+		return
+	}
+	if plan.AllowReplace.ValueBool() {
+		resp.RequiresReplace = append(resp.RequiresReplace, paths...)
+		resp.Diagnostics.AddWarning("Pool "+state.Name.ValueString()+" will be destroyed and recreated",
+			"allow_replace = true and this change cannot be made in place: "+strings.Join(reasons, "; ")+". Everything on the pool will be lost.")
+		return
+	}
+	resp.Diagnostics.AddAttributeError(paths[0], "Change needs a new pool "+state.Name.ValueString(),
+		"This change cannot be made to the existing pool: "+strings.Join(reasons, "; ")+
+			".\n\nRecreating the pool would destroy everything on it, so it is refused. Revert the change, or set allow_replace = true "+
+			"if the data is backed up and the pool may be destroyed and recreated.")
+}
+
+func mapOf(ctx context.Context, m types.Map) map[string]string {
+	out := map[string]string{}
+	if !m.IsNull() && !m.IsUnknown() {
+		_ = m.ElementsAs(ctx, &out, false)
+	}
+	return out
+}
+
+func (r *ZPool) client(m *ZPoolModel) (*zfs.Client, diag.Diagnostics) {
+	runner, _, diags := hostconn.Connect(r.data.Conn(), m.SSH, path.Root("ssh"))
+	if diags.HasError() {
+		return nil, diags
+	}
+	reg := zfs.NewRegistry()
+	if r.data != nil && r.data.ZFS != nil {
+		reg = r.data.ZFS
+	}
+	return reg.Client(runner), diags
+}
+
+func (r *ZPool) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan ZPoolModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := plan.Timeouts.Create(ctx, zpoolCreateTimeout)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, diags := r.client(&plan)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := plan.Name.ValueString()
+	spec := zfs.PoolSpec{Name: name, Topology: topologyOf(ctx, plan.Vdevs),
+		Properties: mapOf(ctx, plan.Properties), FSProperties: mapOf(ctx, plan.FilesystemProperties), Force: plan.Force.ValueBool()}
+	tflog.Info(ctx, "creating ZFS pool", map[string]any{"pool": name, "vdevs": strings.Join(spec.Topology.CreateArgs(), " ")})
+	if err := c.CreatePool(ctx, spec); err != nil {
+		detail := explain(err)
+		if strings.Contains(err.Error(), "-f") || strings.Contains(err.Error(), "in use") || strings.Contains(err.Error(), "contains a") {
+			detail += "\n\nA disk holds data, a filesystem or another pool's label. Check it is the disk you mean; " +
+				"set force = true only if its contents may be overwritten."
+		}
+		resp.Diagnostics.AddError("Unable to create ZFS pool "+name, detail)
+		return
+	}
+	_, diags = r.read(ctx, c, &plan, false)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *ZPool) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state ZPoolModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	c, diags := r.client(&state)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	gone, diags := r.read(ctx, c, &state, false)
+	if gone {
+		tflog.Warn(ctx, "ZFS pool no longer exists on the host, removing it from state", map[string]any{"pool": state.Name.ValueString()})
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// read refreshes m from the host: layout (kept as configured when it means
+// the same), managed properties, capacity, health and status. gone reports
+// that the host says the pool does not exist.
+func (r *ZPool) read(ctx context.Context, c *zfs.Client, m *ZPoolModel, importing bool) (gone bool, diags diag.Diagnostics) {
+	name := m.Name.ValueString()
+	pool, err := c.Pool(ctx, name)
+	if errors.Is(err, zfs.ErrNotFound) {
+		return true, diags
+	}
+	if err != nil {
+		diags.AddError("Unable to read ZFS pool "+name, explain(err))
+		return false, diags
+	}
+	actual := pool.Topology()
+	if prior, known := specsOf(ctx, m.Vdevs); !known || m.Vdevs.IsNull() || !zfs.Equal(actual, zfs.Expand(prior)) {
+		m.Vdevs = vdevList(actual.Specs())
+	}
+	m.ID = types.StringValue(pool.GUID)
+	m.GUID = types.StringValue(pool.GUID)
+	m.Health = types.StringValue(pool.Health)
+	m.Size = types.Int64Value(int64(pool.Size))
+	m.Allocated = types.Int64Value(int64(pool.Allocated))
+	m.Free = types.Int64Value(int64(pool.Free))
+	m.Fragmentation = types.Int64Value(pool.Fragmentation)
+	m.Status = tfzfs.StatusList(pool)
+	for _, b := range []*types.Bool{&m.Force, &m.ForceDestroy, &m.AllowReplace} {
+		if b.IsNull() || b.IsUnknown() {
+			*b = types.BoolValue(false)
+		}
+	}
+	if pool.Health != "ONLINE" {
+		diags.AddWarning(fmt.Sprintf("ZFS pool %s is %s", name, pool.Health),
+			fmt.Sprintf("%s. The pool keeps working while it has redundancy left. To recover, replace the failed disk: "+
+				"change its path in the vdev block to the new disk and apply (zpool replace, then a resilver).", strings.Join(pool.Problems(), "; ")))
+	}
+
+	props, err := c.PoolProperties(ctx, name)
+	if err != nil {
+		diags.AddError("Unable to read properties of ZFS pool "+name, explain(err))
+		return false, diags
+	}
+	m.Properties = managedMap(ctx, m.Properties, props, importing, poolPropertyImportable, false)
+	root, err := c.Dataset(ctx, name)
+	if err != nil {
+		diags.AddError("Unable to read the root dataset of ZFS pool "+name, explain(err))
+		return false, diags
+	}
+	m.FilesystemProperties = managedMap(ctx, m.FilesystemProperties, root.Props, importing, func(k string, p zfs.Property) bool {
+		return p.Local() && k != "keylocation"
+	}, true)
+	return false, diags
+}
+
+// poolPropertyImportable says which pool properties import puts in the
+// configuration: those set locally, except bookkeeping ones.
+func poolPropertyImportable(k string, p zfs.Property) bool {
+	return p.Source == zfs.SourceLocal && !strings.HasPrefix(k, "feature@") && k != "cachefile" && k != "guid" && k != "load_guid"
+}
+
+// managedMap refreshes a map of managed properties. Pool properties are not
+// inherited, so only their value counts; dataset properties also show
+// drift when they stop being set locally (sourceMatters).
+func managedMap(ctx context.Context, prior types.Map, props map[string]zfs.Property, importing bool,
+	importable func(string, zfs.Property) bool, sourceMatters bool) types.Map {
+	managed := mapOf(ctx, prior)
+	if importing {
+		for k, p := range props {
+			if importable(k, p) {
+				managed[k] = zfs.Readable(k, p.Value)
+			}
+		}
+	}
+	if len(managed) == 0 && prior.IsNull() {
+		return types.MapNull(types.StringType)
+	}
+	vals := map[string]attr.Value{}
+	for k, want := range managed {
+		p, ok := props[k]
+		switch {
+		case !ok:
+			vals[k] = types.StringValue("(not set)")
+		case sourceMatters:
+			vals[k] = types.StringValue(observed(want, p))
+		case zfs.SameValue(want, p.Value):
+			vals[k] = types.StringValue(want)
+		default:
+			vals[k] = types.StringValue(p.Value)
+		}
+	}
+	return types.MapValueMust(types.StringType, vals)
+}
+
+func (r *ZPool) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state ZPoolModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := plan.Timeouts.Update(ctx, zpoolUpdateTimeout)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, diags := r.client(&plan)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := plan.Name.ValueString()
+	if err := r.reshape(ctx, c, name, topologyOf(ctx, plan.Vdevs), plan.Force.ValueBool()); err != nil {
+		resp.Diagnostics.AddError("Unable to change the layout of ZFS pool "+name, explain(err)+
+			"\n\nThe steps before the failing one were applied; refresh to see the pool as it is now.")
+		// Keep what was done: read the pool back into state.
+		_, diags := r.read(ctx, c, &state, false)
+		resp.Diagnostics.Append(diags...)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+		return
+	}
+	if changed := changedProps(ctx, plan.Properties, state.Properties); len(changed) > 0 {
+		if err := c.SetPoolProperties(ctx, name, changed); err != nil {
+			resp.Diagnostics.AddError("Unable to set properties of ZFS pool "+name, explain(err))
+			return
+		}
+	}
+	if changed := changedProps(ctx, plan.FilesystemProperties, state.FilesystemProperties); len(changed) > 0 {
+		if err := c.SetProperties(ctx, name, changed); err != nil {
+			resp.Diagnostics.AddError("Unable to set filesystem properties of ZFS pool "+name, explain(err))
+			return
+		}
+	}
+	_, diags = r.read(ctx, c, &plan, false)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// changedProps returns the properties whose planned value differs from state.
+func changedProps(ctx context.Context, plan, state types.Map) map[string]string {
+	want, have := mapOf(ctx, plan), mapOf(ctx, state)
+	changed := map[string]string{}
+	for k, v := range want {
+		if have[k] != v {
+			changed[k] = v
+		}
+	}
+	return changed
+}
+
+// reshape turns the pool's live layout into desired, one zpool operation at
+// a time, waiting for each resilver or raidz expansion to finish.
+func (r *ZPool) reshape(ctx context.Context, c *zfs.Client, name string, desired zfs.Topology, force bool) error {
+	pool, err := c.Pool(ctx, name)
+	if err != nil {
+		return err
+	}
+	ops, err := zfs.Plan(pool.Topology(), desired)
+	if err != nil {
+		return err
+	}
+	for i, op := range ops {
+		tflog.Info(ctx, "changing ZFS pool layout", map[string]any{"pool": name, "step": i + 1, "of": len(ops), "operation": op.String()})
+		if err := c.Apply(ctx, name, op, force); err != nil {
+			return fmt.Errorf("step %d of %d (%s): %w", i+1, len(ops), op, err)
+		}
+		if op.Kind == zfs.OpReplace || op.Kind == zfs.OpAttach || op.Kind == zfs.OpExpand {
+			err := c.WaitIdle(ctx, name, func(activity string) {
+				tflog.Info(ctx, "waiting for ZFS pool", map[string]any{"pool": name, "operation": op.String(), "progress": activity})
+			})
+			if err != nil {
+				return fmt.Errorf("step %d of %d (%s): %w", i+1, len(ops), op, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (r *ZPool) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state ZPoolModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := state.Timeouts.Delete(ctx, zpoolDeleteTimeout)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, diags := r.client(&state)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := state.Name.ValueString()
+	contents, err := c.Contents(ctx, name)
+	if errors.Is(err, zfs.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Unable to destroy ZFS pool "+name, explain(err))
+		return
+	}
+	if len(contents) > 0 && !state.ForceDestroy.ValueBool() {
+		sort.Strings(contents)
+		shown := contents
+		if len(shown) > 10 {
+			shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(contents)-10))
+		}
+		resp.Diagnostics.AddError("Unable to destroy ZFS pool "+name,
+			fmt.Sprintf("The pool holds data that would be lost: %s.\n\nMove or back up the data and destroy it first, "+
+				"or set force_destroy = true and apply before destroying, if it may be lost.", strings.Join(shown, ", ")))
+		return
+	}
+	tflog.Info(ctx, "destroying ZFS pool", map[string]any{"pool": name})
+	if err := c.DestroyPool(ctx, name); err != nil && !errors.Is(err, zfs.ErrNotFound) {
+		resp.Diagnostics.AddError("Unable to destroy ZFS pool "+name, explain(err)+"\n\nA pool whose datasets are in use cannot be destroyed; stop what uses them and try again.")
+	}
+}
+
+func (r *ZPool) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	id, err := parseImportID(req.ID)
+	if err != nil {
+		resp.Diagnostics.AddError("Unable to import ZFS pool "+req.ID, err.Error()+"\n\nExample: terraform import homelab_zpool.tank nas.lan:tank")
+		return
+	}
+	m := ZPoolModel{SSH: id.sshForImport(), Name: types.StringValue(id.Name), Vdevs: types.ListNull(vdevObjectType),
+		Properties: types.MapNull(types.StringType), FilesystemProperties: types.MapNull(types.StringType),
+		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{"create": types.StringType, "update": types.StringType, "delete": types.StringType})}}
+	c, diags := r.client(&m)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	gone, diags := r.read(ctx, c, &m, true)
+	if gone {
+		resp.Diagnostics.AddError("Unable to import ZFS pool "+id.Name, fmt.Sprintf("%s has no pool %s.", id.Host, id.Name))
+		return
+	}
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
