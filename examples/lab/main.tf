@@ -63,3 +63,79 @@ output "storage" {
     zfs_version  = data.homelab_host.storage.zfs_version
   }
 }
+
+# --- ZFS: a real OpenZFS 2.3 VM with six virtio data disks ---------------
+
+variable "zfs_ssh_host" {
+  description = "Address of the lab's OpenZFS VM (SSH is forwarded to loopback)."
+  type        = string
+}
+
+variable "zfs_ssh_port" {
+  description = "Forwarded SSH port of the OpenZFS VM."
+  type        = number
+}
+
+variable "zfs_private_key_file" {
+  description = "Root key of the OpenZFS VM."
+  type        = string
+}
+
+variable "zfs_known_hosts_file" {
+  description = "known_hosts file holding the OpenZFS VM's host key."
+  type        = string
+}
+
+variable "zfs_disks" {
+  description = "The VM's data disks, as /dev/disk/by-id paths."
+  type        = list(string)
+}
+
+resource "homelab_zpool" "tank" {
+  name = "tank"
+  ssh {
+    host             = var.zfs_ssh_host
+    port             = var.zfs_ssh_port
+    private_key      = file(var.zfs_private_key_file)
+    known_hosts_file = var.zfs_known_hosts_file
+  }
+
+  vdev {
+    type  = "mirror"
+    disks = slice(var.zfs_disks, 0, 2)
+  }
+  vdev {
+    role  = "log"
+    disks = [var.zfs_disks[2]]
+  }
+  vdev {
+    role  = "cache"
+    disks = [var.zfs_disks[3]]
+  }
+
+  properties            = { ashift = "12", autotrim = "on" }
+  filesystem_properties = { compression = "zstd", atime = "off" }
+  force_destroy         = true # the demo's pool may be destroyed by make demo-down
+}
+
+resource "homelab_zfs_dataset" "media" {
+  ssh {
+    host             = var.zfs_ssh_host
+    port             = var.zfs_ssh_port
+    private_key      = file(var.zfs_private_key_file)
+    known_hosts_file = var.zfs_known_hosts_file
+  }
+  name       = "${homelab_zpool.tank.name}/media"
+  quota      = "500M"
+  properties = { recordsize = "1M", "homelab:owner" = "jellyfin" }
+}
+
+output "tank" {
+  description = "The lab pool as the provider reads it."
+  value = {
+    health = homelab_zpool.tank.health
+    size   = homelab_zpool.tank.size
+    vdevs  = [for v in homelab_zpool.tank.status : "${v.role} ${v.name} ${v.state}"]
+    media  = homelab_zfs_dataset.media.name
+  }
+}
