@@ -428,6 +428,9 @@ func (c *conn) exec(ctx context.Context, argv []string, stdin io.Reader, stdout,
 	defer errGate.shut()
 	sess.Stdin, sess.Stdout, sess.Stderr = stdin, outGate, errGate
 	line := Join(argv)
+	// Arguments never carry secrets (those travel on stdin), so the command
+	// line may be logged.
+	c.pool.log(ctx, "running command over SSH", map[string]any{"target": c.target(), "command": line})
 	if err := sess.Start(line); err != nil {
 		return -1, &ConnError{Target: c.target(), Op: "start command on", Err: err}
 	}

@@ -59,7 +59,7 @@ func (reg *Registry) Client(r remote.Runner) *Client {
 	defer reg.mu.Unlock()
 	h := reg.hosts[r.String()]
 	if h == nil {
-		h = &hostState{datasets: map[string]*datasetsCall{}}
+		h = &hostState{datasets: map[string]*datasetsCall{}, stale: map[string]bool{}}
 		reg.hosts[r.String()] = h
 	}
 	return &Client{r: r, host: h}
@@ -67,9 +67,14 @@ func (reg *Registry) Client(r remote.Runner) *Client {
 
 // hostState is what clients of one host share.
 type hostState struct {
-	mu       sync.Mutex
-	version  *Version
-	datasets map[string]*datasetsCall // by pool
+	mu sync.Mutex
+	// versionMu makes concurrent first callers wait for one zfs version.
+	versionMu sync.Mutex
+	version   *Version
+	datasets  map[string]*datasetsCall // by pool
+	// stale names datasets created since their pool was read: they are read
+	// one by one rather than by reading the whole pool again.
+	stale map[string]bool
 	// Counters for benchmarks and tests.
 	commands int
 }
@@ -118,11 +123,26 @@ func (c *Client) write(ctx context.Context, cmd remote.Cmd) ([]byte, error) {
 func (c *Client) invalidate() {
 	c.host.mu.Lock()
 	c.host.datasets = map[string]*datasetsCall{}
+	c.host.stale = map[string]bool{}
 	c.host.mu.Unlock()
+}
+
+// writeNew runs a command that only adds the dataset name: the cached read
+// of its pool stays valid for every other dataset, so creating many datasets
+// does not re-read the whole pool after each one.
+func (c *Client) writeNew(ctx context.Context, name string, cmd remote.Cmd) ([]byte, error) {
+	defer func() {
+		c.host.mu.Lock()
+		c.host.stale[name] = true
+		c.host.mu.Unlock()
+	}()
+	return c.run(ctx, cmd)
 }
 
 // Version returns the host's OpenZFS version, asked once per host.
 func (c *Client) Version(ctx context.Context) (Version, error) {
+	c.host.versionMu.Lock()
+	defer c.host.versionMu.Unlock()
 	c.host.mu.Lock()
 	if v := c.host.version; v != nil {
 		c.host.mu.Unlock()

@@ -29,25 +29,42 @@ func (c *Client) Datasets(ctx context.Context, pool string) (map[string]*Dataset
 		c.host.datasets[pool] = call
 	}
 	c.host.mu.Unlock()
-	if ok {
-		select {
-		case <-call.done:
-			return call.sets, call.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	if !ok {
+		sets, err := c.readDatasets(ctx, pool)
+		c.host.mu.Lock()
+		call.sets, call.err = sets, err
+		c.host.mu.Unlock()
+		close(call.done)
 	}
-	call.sets, call.err = c.readDatasets(ctx, pool)
-	close(call.done)
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	c.host.mu.Lock()
+	defer c.host.mu.Unlock()
 	if call.err != nil {
 		// Do not keep failures: the next reader tries again.
-		c.host.mu.Lock()
 		if c.host.datasets[pool] == call {
 			delete(c.host.datasets, pool)
 		}
-		c.host.mu.Unlock()
+		return nil, call.err
 	}
-	return call.sets, call.err
+	// A copy: datasets read one by one are filed into the shared map later.
+	sets := make(map[string]*Dataset, len(call.sets))
+	for k, v := range call.sets {
+		sets[k] = v
+	}
+	return sets, nil
+}
+
+func isDone(call *datasetsCall) bool {
+	select {
+	case <-call.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (c *Client) readDatasets(ctx context.Context, pool string) (map[string]*Dataset, error) {
@@ -71,8 +88,16 @@ func (c *Client) readDatasets(ctx context.Context, pool string) (map[string]*Dat
 	return ParseGetTabs(out)
 }
 
-// Dataset returns one dataset, or an error wrapping ErrNotFound.
+// Dataset returns one dataset, or an error wrapping ErrNotFound. It comes
+// from the shared read of its pool, or, for a dataset created since that
+// read, from a read of that dataset alone.
 func (c *Client) Dataset(ctx context.Context, name string) (*Dataset, error) {
+	c.host.mu.Lock()
+	stale := c.host.stale[name]
+	c.host.mu.Unlock()
+	if stale {
+		return c.readOne(ctx, name)
+	}
 	sets, err := c.Datasets(ctx, PoolOf(name))
 	if err != nil {
 		return nil, err
@@ -81,6 +106,50 @@ func (c *Client) Dataset(ctx context.Context, name string) (*Dataset, error) {
 	if !ok {
 		return nil, fmt.Errorf("dataset %s %w on %s", name, ErrNotFound, c.r)
 	}
+	return d, nil
+}
+
+// readOne reads a single dataset and files it into the cached pool read.
+func (c *Client) readOne(ctx context.Context, name string) (*Dataset, error) {
+	v, err := c.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	if v.JSON() {
+		out, err = c.run(ctx, remote.Command("zfs", "get", "-j", "-p", "all", name))
+	} else {
+		out, err = c.run(ctx, remote.Command("zfs", "get", "-H", "-p", "-o", "name,property,value,source", "all", name))
+	}
+	if err != nil {
+		return nil, notFound(err, "dataset "+name)
+	}
+	var sets map[string]*Dataset
+	if v.JSON() {
+		sets, err = ParseGetJSON(out)
+	} else {
+		sets, err = ParseGetTabs(out)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d, ok := sets[name]
+	if !ok {
+		return nil, fmt.Errorf("dataset %s %w on %s", name, ErrNotFound, c.r)
+	}
+	// File it into a finished pool read. With no pool read cached, the next
+	// one will include it; with one still running, which may have listed the
+	// pool before the dataset existed, it stays stale and is read alone again.
+	c.host.mu.Lock()
+	call, cached := c.host.datasets[PoolOf(name)]
+	switch {
+	case !cached:
+		delete(c.host.stale, name)
+	case isDone(call) && call.err == nil:
+		call.sets[name] = d
+		delete(c.host.stale, name)
+	}
+	c.host.mu.Unlock()
 	return d, nil
 }
 
@@ -116,7 +185,7 @@ func (c *Client) CreateDataset(ctx context.Context, s DatasetSpec) error {
 	if len(s.Key) > 0 {
 		cmd = cmd.WithStdin(bytes.NewReader(s.Key))
 	}
-	_, err := c.write(ctx, cmd)
+	_, err := c.writeNew(ctx, s.Name, cmd)
 	return err
 }
 
