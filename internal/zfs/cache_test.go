@@ -41,7 +41,7 @@ func (r *replayRunner) Run(_ context.Context, cmd remote.Cmd) (remote.Result, er
 }
 
 func (r *replayRunner) Upload(context.Context, string, io.Reader, fs.FileMode) error { return nil }
-func (r *replayRunner) ReadFile(context.Context, string) ([]byte, error)              { return nil, fs.ErrNotExist }
+func (r *replayRunner) ReadFile(context.Context, string) ([]byte, error)             { return nil, fs.ErrNotExist }
 
 func (r *replayRunner) count(prefix string) int {
 	r.mu.Lock()
