@@ -62,8 +62,21 @@ func TestAccZFSDataset_filesystemPropertiesRenameImportDrift(t *testing.T) {
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             datasetGone(t, vm, "tank/media", "tank/movies"),
 		Steps: []resource.TestStep{{
-			Config: withDatasets(vm, dataset(vm, "media", body("tank/media"))),
+			Config: withDatasets(vm, dataset(vm, "media", body("tank/media"))) + fmt.Sprintf(`
+data "homelab_zfs_datasets" "tank" {
+  parent     = split("/", homelab_zfs_dataset.media.name)[0]
+  properties = ["quota", "homelab:owner"]
+  %s
+}`, acctest.VMSSH(vm)),
 			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("data.homelab_zfs_datasets.tank", tfjsonpath.New("datasets"), knownvalue.ListExact([]knownvalue.Check{
+					knownvalue.ObjectPartial(map[string]knownvalue.Check{"name": knownvalue.StringExact("tank"), "type": knownvalue.StringExact("filesystem")}),
+					knownvalue.ObjectExact(map[string]knownvalue.Check{
+						"name": knownvalue.StringExact("tank/media"), "type": knownvalue.StringExact("filesystem"),
+						"properties": knownvalue.MapExact(map[string]knownvalue.Check{
+							"quota": knownvalue.StringExact("209715200"), "homelab:owner": knownvalue.StringExact("jellyfin")}),
+					}),
+				})),
 				statecheck.ExpectKnownValue(addr, tfjsonpath.New("quota"), knownvalue.StringExact("200M")),
 				statecheck.ExpectKnownValue(addr, tfjsonpath.New("properties").AtMapKey("recordsize"), knownvalue.StringExact("1M")),
 				statecheck.ExpectKnownValue(addr, tfjsonpath.New("mounted"), knownvalue.Bool(true)),
