@@ -89,9 +89,20 @@ func isolateCLIConfig() {
 	atExit(func() { _ = os.RemoveAll(dir) })
 }
 
+// skipUnlessAcceptance skips an acceptance test before it starts peers when
+// TF_ACC is not set, as resource.Test would skip it anyway. With TF_ACC set,
+// nothing is ever skipped: a peer that cannot start fails the test.
+func skipUnlessAcceptance(t *testing.T) {
+	t.Helper()
+	if !Enabled() {
+		t.Skip("acceptance test: set TF_ACC=1 to run it against real peers")
+	}
+}
+
 // PreCheck fails the test when acceptance prerequisites are missing.
 func PreCheck(t *testing.T) {
 	t.Helper()
+	skipUnlessAcceptance(t)
 	if os.Getenv("TF_ACC_TERRAFORM_PATH") == "" {
 		t.Fatal("TF_ACC_TERRAFORM_PATH is not set: run acceptance tests through a TestMain that calls acctest.Main")
 	}
@@ -107,6 +118,7 @@ var shared struct {
 // Tests that count connections or break the server start their own with StartSSHD.
 func SharedSSHD(t *testing.T) *testbed.SSHD {
 	t.Helper()
+	skipUnlessAcceptance(t)
 	shared.once.Do(func() {
 		dir, err := os.MkdirTemp("", "homelab-acc-sshd-")
 		if err != nil {
@@ -127,6 +139,7 @@ func SharedSSHD(t *testing.T) *testbed.SSHD {
 // StartSSHD starts an sshd of the test's own, stopped when the test ends.
 func StartSSHD(t *testing.T, opts testbed.SSHDOptions) *testbed.SSHD {
 	t.Helper()
+	skipUnlessAcceptance(t)
 	s, err := testbed.StartSSHD(context.Background(), t.TempDir(), opts)
 	if err != nil {
 		t.Fatalf("starting sshd: %v", err)

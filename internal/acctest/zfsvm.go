@@ -24,6 +24,7 @@ var sharedVM struct {
 // use it do not run in parallel with each other.
 func ZFSVM(t *testing.T) *testbed.ZFSVM {
 	t.Helper()
+	skipUnlessAcceptance(t)
 	sharedVM.once.Do(func() {
 		dir, err := os.MkdirTemp("", "homelab-acc-zfsvm-")
 		if err != nil {

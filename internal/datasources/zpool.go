@@ -7,7 +7,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
@@ -107,7 +106,7 @@ func (d *ZPool) Read(ctx context.Context, req datasource.ReadRequest, resp *data
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	c, diags := zfsClient(d.data, m.SSH)
+	c, _, diags := d.data.ZFSClient(m.SSH)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -143,17 +142,4 @@ func (d *ZPool) Read(ctx context.Context, req datasource.ReadRequest, resp *data
 	problems, _ := types.ListValueFrom(ctx, types.StringType, append([]string{}, pool.Problems()...))
 	m.Problems = problems
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-// zfsClient connects to the host of an ssh block and returns a ZFS client
-// sharing the provider's per-host cache.
-func zfsClient(data *providerdata.Data, m *hostconn.SSHModel) (*zfs.Client, diagnostics) {
-	runner, _, diags := hostconn.Connect(data.Conn(), m, path.Root("ssh"))
-	if diags.HasError() {
-		return nil, diags
-	}
-	if data != nil && data.ZFS != nil {
-		return data.ZFS.Client(runner), diags
-	}
-	return zfs.NewClient(runner), diags
 }

@@ -5,6 +5,9 @@ package providerdata
 import (
 	"fmt"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
@@ -35,4 +38,17 @@ func (d *Data) Conn() *hostconn.Defaults {
 		return nil
 	}
 	return &d.Defaults
+}
+
+// ZFSClient connects to the host of an ssh block and returns a ZFS client
+// sharing this operation's per-host cache.
+func (d *Data) ZFSClient(m *hostconn.SSHModel) (*zfs.Client, hostconn.Target, diag.Diagnostics) {
+	runner, target, diags := hostconn.Connect(d.Conn(), m, path.Root("ssh"))
+	if diags.HasError() {
+		return nil, target, diags
+	}
+	if d != nil && d.ZFS != nil {
+		return d.ZFS.Client(runner), target, diags
+	}
+	return zfs.NewClient(runner), target, diags
 }

@@ -291,18 +291,6 @@ func (r *ZFSDataset) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequ
 	}
 }
 
-func (r *ZFSDataset) client(m *ZFSDatasetModel) (*zfs.Client, hostconn.Target, diag.Diagnostics) {
-	runner, target, diags := hostconn.Connect(r.data.Conn(), m.SSH, path.Root("ssh"))
-	if diags.HasError() {
-		return nil, target, diags
-	}
-	reg := zfs.NewRegistry()
-	if r.data != nil && r.data.ZFS != nil {
-		reg = r.data.ZFS
-	}
-	return reg.Client(runner), target, diags
-}
-
 // desiredProps are the properties the configuration manages, by ZFS name.
 func desiredProps(ctx context.Context, m *ZFSDatasetModel) (map[string]string, diag.Diagnostics) {
 	props := map[string]string{}
@@ -353,7 +341,7 @@ func (r *ZFSDataset) Create(ctx context.Context, req resource.CreateRequest, res
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	c, target, diags := r.client(&plan)
+	c, target, diags := r.data.ZFSClient(plan.SSH)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -410,7 +398,7 @@ func (r *ZFSDataset) Read(ctx context.Context, req resource.ReadRequest, resp *r
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	c, _, diags := r.client(&state)
+	c, _, diags := r.data.ZFSClient(state.SSH)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -573,7 +561,7 @@ func (r *ZFSDataset) Update(ctx context.Context, req resource.UpdateRequest, res
 	resp.Diagnostics.Append(diags...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, _, diags := r.client(&plan)
+	c, _, diags := r.data.ZFSClient(plan.SSH)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -641,7 +629,7 @@ func (r *ZFSDataset) Delete(ctx context.Context, req resource.DeleteRequest, res
 	resp.Diagnostics.Append(diags...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, _, diags := r.client(&state)
+	c, _, diags := r.data.ZFSClient(state.SSH)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -679,7 +667,7 @@ func (r *ZFSDataset) ImportState(ctx context.Context, req resource.ImportStateRe
 	}
 	m := ZFSDatasetModel{SSH: id.sshForImport(), Name: types.StringValue(id.Name), Properties: types.MapNull(types.StringType),
 		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{"create": types.StringType, "update": types.StringType, "delete": types.StringType})}}
-	c, _, diags := r.client(&m)
+	c, _, diags := r.data.ZFSClient(m.SSH)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return

@@ -302,18 +302,6 @@ func mapOf(ctx context.Context, m types.Map) map[string]string {
 	return out
 }
 
-func (r *ZPool) client(m *ZPoolModel) (*zfs.Client, diag.Diagnostics) {
-	runner, _, diags := hostconn.Connect(r.data.Conn(), m.SSH, path.Root("ssh"))
-	if diags.HasError() {
-		return nil, diags
-	}
-	reg := zfs.NewRegistry()
-	if r.data != nil && r.data.ZFS != nil {
-		reg = r.data.ZFS
-	}
-	return reg.Client(runner), diags
-}
-
 func (r *ZPool) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan ZPoolModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -324,7 +312,7 @@ func (r *ZPool) Create(ctx context.Context, req resource.CreateRequest, resp *re
 	resp.Diagnostics.Append(diags...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, diags := r.client(&plan)
+	c, _, diags := r.data.ZFSClient(plan.SSH)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -356,7 +344,7 @@ func (r *ZPool) Read(ctx context.Context, req resource.ReadRequest, resp *resour
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	c, diags := r.client(&state)
+	c, _, diags := r.data.ZFSClient(state.SSH)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -477,7 +465,7 @@ func (r *ZPool) Update(ctx context.Context, req resource.UpdateRequest, resp *re
 	resp.Diagnostics.Append(diags...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, diags := r.client(&plan)
+	c, _, diags := r.data.ZFSClient(plan.SSH)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -562,7 +550,7 @@ func (r *ZPool) Delete(ctx context.Context, req resource.DeleteRequest, resp *re
 	resp.Diagnostics.Append(diags...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, diags := r.client(&state)
+	c, _, diags := r.data.ZFSClient(state.SSH)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -602,7 +590,7 @@ func (r *ZPool) ImportState(ctx context.Context, req resource.ImportStateRequest
 	m := ZPoolModel{SSH: id.sshForImport(), Name: types.StringValue(id.Name), Vdevs: types.ListNull(vdevObjectType),
 		Properties: types.MapNull(types.StringType), FilesystemProperties: types.MapNull(types.StringType),
 		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{"create": types.StringType, "update": types.StringType, "delete": types.StringType})}}
-	c, diags := r.client(&m)
+	c, _, diags := r.data.ZFSClient(m.SSH)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
