@@ -97,7 +97,7 @@ data "homelab_zpool" "tank" {
 			ImportState:             true,
 			ImportStateId:           importID(vm, "tank"),
 			ImportStateVerify:       true,
-			ImportStateVerifyIgnore: []string{"timeouts"},
+			ImportStateVerifyIgnore: []string{"timeouts", "allocated", "free", "fragmentation"}, // capacity moves as ZFS syncs
 		}, {
 			// A second mirror: zpool add, in place.
 			Config: pool(vm, base+vdev("data", "mirror", d[4], d[5])),
