@@ -20,11 +20,11 @@ func TestParseAddress(t *testing.T) {
 		}
 	}
 	for in, msg := range map[string]string{
-		"192.168.10.1/24":           "host bits",
+		"192.168.10.1/24":            "host bits",
 		"192.168.10.20-192.168.10.1": "ends before",
-		"10.0.0.1-fd00::1":          "mixes",
-		"lan":                       "neither a CIDR",
-		"300.1.1.1/32":              "neither a CIDR",
+		"10.0.0.1-fd00::1":           "mixes",
+		"lan":                        "neither a CIDR",
+		"300.1.1.1/32":               "neither a CIDR",
 	} {
 		if _, err := ParseAddress(in); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("ParseAddress(%q): want an error mentioning %q, got %v", in, msg, err)
