@@ -139,3 +139,10 @@ output "tank" {
     media  = homelab_zfs_dataset.media.name
   }
 }
+
+# --- Kubernetes: a real kube-apiserver + etcd with MetalLB's CRDs ----------
+
+variable "kubeconfig_path" {
+  description = "Kubeconfig of the lab's Kubernetes API (homelab_metallb_pool joins the lab next)."
+  type        = string
+}

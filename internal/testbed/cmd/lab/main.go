@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,6 +58,7 @@ type peer interface {
 var labPeers = []peer{
 	sshHost{name: "storage"},
 	zfsHost{name: "zfs", disks: 6},
+	kubeAPI{name: "kube"},
 }
 
 // labState is the content of lab.json.
@@ -504,5 +506,61 @@ func (h zfsHost) Start(ctx context.Context, dir string) (peerRecord, error) {
 		},
 		Connect: fmt.Sprintf("ssh -i %s -o UserKnownHostsFile=%s -p %d root@%s",
 			rel(vm.KeyPath), rel(vm.KnownHostsPath), vm.SSHPort, vm.SSHHost),
+	}, nil
+}
+
+// kubeAPI is the lab's Kubernetes API: a detached kube-apiserver with its
+// own etcd (see testbed.StartKube), with MetalLB's CRDs and the
+// metallb-system namespace installed. There are no nodes or controllers.
+type kubeAPI struct {
+	name string
+}
+
+// Name implements peer.
+func (k kubeAPI) Name() string { return k.name }
+
+// Start implements peer: it starts a detached Kubernetes API, installs
+// MetalLB's CRDs and namespace, and exposes it to the demo as the
+// kubeconfig_path variable. The first run builds kube-apiserver (several
+// minutes), which the per-peer start timeout does not cover: that step
+// ends only with Ctrl-C or SIGTERM.
+func (k kubeAPI) Start(ctx context.Context, dir string) (peerRecord, error) {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...)
+	}
+	buildCtx, stop := signal.NotifyContext(context.WithoutCancel(ctx), os.Interrupt, syscall.SIGTERM)
+	_, err := testbed.EnsureKubeAPIServer(buildCtx, logf)
+	stop()
+	if err != nil {
+		return peerRecord{}, err
+	}
+	kube, err := testbed.StartKube(ctx, dir, testbed.KubeOptions{Detach: true, Logf: logf})
+	if err != nil {
+		return peerRecord{}, err
+	}
+	if err := kube.InstallMetalLBCRDs(ctx); err != nil {
+		return peerRecord{}, errors.Join(err, kube.Stop())
+	}
+	if err := kube.EnsureNamespace(ctx, "metallb-system"); err != nil {
+		return peerRecord{}, errors.Join(err, kube.Stop())
+	}
+	return peerRecord{
+		Name:     k.name,
+		Kind:     "kube",
+		Endpoint: strings.TrimPrefix(kube.URL, "https://"),
+		Dir:      kube.Dir,
+		Processes: []processRecord{
+			{PID: kube.APIServerPID, Exe: kube.APIServerPath},
+			{PID: kube.EtcdPID, Exe: testbed.EtcdPath},
+		},
+		Files: map[string]string{
+			"kubeconfig":         kube.KubeconfigPath,
+			"kube_apiserver_log": kube.APIServerLogPath,
+			"etcd_log":           kube.EtcdLogPath,
+		},
+		Vars: map[string]any{
+			"kubeconfig_path": kube.KubeconfigPath,
+		},
+		Connect: "kubectl --kubeconfig " + rel(kube.KubeconfigPath) + " get ipaddresspools -A",
 	}, nil
 }
