@@ -79,9 +79,6 @@ const (
 	kubeAPIServerLogName = "kube-apiserver.log"
 )
 
-// kubeTmpPattern matches partial binaries left behind by killed builds.
-const kubeTmpPattern = ".kube-apiserver.*.tmp"
-
 // EnsureKubeAPIServer returns the path of a cached kube-apiserver binary of
 // KubernetesVersion at <CacheDir>/kube-apiserver-<version>/kube-apiserver,
 // building it from the Go module proxy first if it is missing or broken. A
@@ -89,76 +86,17 @@ const kubeTmpPattern = ".kube-apiserver.*.tmp"
 // this or other processes, serialize on a file lock so that only one of them
 // builds. logf receives progress messages and may be nil.
 func EnsureKubeAPIServer(ctx context.Context, logf func(string, ...any)) (string, error) {
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	cache, err := CacheDir()
-	if err != nil {
-		return "", err
-	}
-	name := "kube-apiserver-" + KubernetesVersion
-	binDir := filepath.Join(cache, name)
-	bin := filepath.Join(binDir, "kube-apiserver")
-
-	err = withFileLock(ctx, filepath.Join(cache, name+".lock"), func() error {
-		if _, statErr := os.Stat(bin); statErr == nil {
-			verifyErr := verifyKubeAPIServer(ctx, bin)
-			if verifyErr == nil {
-				return nil
-			}
-			logf("cached kube-apiserver at %s is unusable (%v); rebuilding", bin, verifyErr)
-		}
-		return buildKubeAPIServer(ctx, binDir, bin, logf)
-	})
-	if err != nil {
-		return "", fmt.Errorf("ensuring kube-apiserver %s: %w", KubernetesVersion, err)
-	}
-	return bin, nil
-}
-
-// buildKubeAPIServer builds kube-apiserver from a throwaway wrapper module
-// and renames the result to bin atomically.
-func buildKubeAPIServer(ctx context.Context, binDir, bin string, logf func(string, ...any)) error {
-	start := time.Now()
-	logf("building kube-apiserver %s into %s (several minutes on a cold Go cache)", KubernetesVersion, bin)
-
-	goBin, err := goCommand()
-	if err != nil {
-		return err
-	}
-	work, err := os.MkdirTemp("", "kubewrap-")
-	if err != nil {
-		return fmt.Errorf("creating wrapper module dir: %w", err)
-	}
-	defer os.RemoveAll(work)
-
-	if err := writeKubeWrapper(ctx, goBin, work); err != nil {
-		return err
-	}
-	if _, err := runGo(ctx, goBin, work, "mod", "tidy"); err != nil {
-		return fmt.Errorf("resolving kube-apiserver dependencies: %w", err)
-	}
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", binDir, err)
-	}
-	stale, _ := filepath.Glob(filepath.Join(binDir, kubeTmpPattern))
-	for _, f := range stale {
-		_ = os.Remove(f)
-	}
-	tmp := filepath.Join(binDir, fmt.Sprintf(".kube-apiserver.%d.tmp", os.Getpid()))
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := runGo(ctx, goBin, work, "build", "-trimpath", "-ldflags", kubeVersionLDFlags(),
-		"-o", tmp, kubeAPIServerPackage); err != nil {
-		return fmt.Errorf("building kube-apiserver: %w", err)
-	}
-	if err := verifyKubeAPIServer(ctx, tmp); err != nil {
-		return fmt.Errorf("verifying freshly built kube-apiserver: %w", err)
-	}
-	if err := os.Rename(tmp, bin); err != nil {
-		return fmt.Errorf("installing kube-apiserver binary: %w", err)
-	}
-	logf("built kube-apiserver %s in %s", KubernetesVersion, time.Since(start).Round(time.Second))
-	return nil
+	return ensureGoBinary(ctx, goBinary{
+		label:   "kube-apiserver " + KubernetesVersion,
+		dirName: "kube-apiserver-" + KubernetesVersion,
+		file:    "kube-apiserver",
+		pkg:     kubeAPIServerPackage,
+		ldflags: kubeVersionLDFlags(),
+		writeWrapper: func(ctx context.Context, goBin, dir string, _ func(string, ...any)) error {
+			return writeKubeWrapper(ctx, goBin, dir)
+		},
+		verify: verifyKubeAPIServer,
+	}, logf)
 }
 
 // kubeVersionLDFlags stamps the release version into the binary, as the

@@ -53,84 +53,17 @@ func ProviderEnv(tofuPath string) []string {
 // a file lock so that only one of them builds. logf receives progress
 // messages and may be nil.
 func EnsureOpenTofu(ctx context.Context, logf func(string, ...any)) (string, error) {
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	cache, err := CacheDir()
-	if err != nil {
-		return "", err
-	}
-	name := "opentofu-" + OpenTofuVersion
-	binDir := filepath.Join(cache, name)
-	bin := filepath.Join(binDir, "tofu")
-
-	err = withFileLock(ctx, filepath.Join(cache, name+".lock"), func() error {
-		if _, statErr := os.Stat(bin); statErr == nil {
-			verifyErr := verifyOpenTofu(ctx, bin)
-			if verifyErr == nil {
-				return nil
-			}
-			logf("cached OpenTofu at %s is unusable (%v); rebuilding", bin, verifyErr)
-		}
-		return buildOpenTofu(ctx, binDir, bin, logf)
-	})
-	if err != nil {
-		return "", fmt.Errorf("ensuring OpenTofu %s: %w", OpenTofuVersion, err)
-	}
-	return bin, nil
-}
-
-// buildOpenTofu builds OpenTofu from a throwaway wrapper module and renames
-// the result to bin atomically, so a reader never sees a partial binary.
-func buildOpenTofu(ctx context.Context, binDir, bin string, logf func(string, ...any)) error {
-	start := time.Now()
-	logf("building OpenTofu %s into %s (several minutes on a cold Go cache)", OpenTofuVersion, bin)
-
-	goBin, err := goCommand()
-	if err != nil {
-		return err
-	}
-	work, err := os.MkdirTemp("", "tofuwrap-")
-	if err != nil {
-		return fmt.Errorf("creating wrapper module dir: %w", err)
-	}
-	defer os.RemoveAll(work)
-
-	if err := writeTofuWrapper(ctx, goBin, work, logf); err != nil {
-		return err
-	}
-	if _, err := runGo(ctx, goBin, work, "mod", "tidy"); err != nil {
-		return fmt.Errorf("resolving OpenTofu dependencies: %w", err)
-	}
-
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", binDir, err)
-	}
-	removeStaleBuilds(binDir)
-	tmp := filepath.Join(binDir, fmt.Sprintf(".tofu.%d.tmp", os.Getpid()))
-	defer os.Remove(tmp) // no-op after the rename
-	ldflags := "-s -w -X " + openTofuModule + "/version.dev=no"
-	if _, err := runGo(ctx, goBin, work, "build", "-trimpath", "-ldflags", ldflags,
-		"-o", tmp, openTofuModule+"/cmd/tofu"); err != nil {
-		return fmt.Errorf("building OpenTofu: %w", err)
-	}
-	if err := verifyOpenTofu(ctx, tmp); err != nil {
-		return fmt.Errorf("verifying freshly built OpenTofu: %w", err)
-	}
-	if err := os.Rename(tmp, bin); err != nil {
-		return fmt.Errorf("installing OpenTofu binary: %w", err)
-	}
-	logf("built OpenTofu %s in %s", OpenTofuVersion, time.Since(start).Round(time.Second))
-	return nil
-}
-
-// removeStaleBuilds deletes partial binaries left by builds that were
-// killed; the caller holds the build lock, so none of them is in progress.
-func removeStaleBuilds(binDir string) {
-	stale, _ := filepath.Glob(filepath.Join(binDir, ".tofu.*.tmp"))
-	for _, f := range stale {
-		_ = os.Remove(f)
-	}
+	return ensureGoBinary(ctx, goBinary{
+		label:   "OpenTofu " + OpenTofuVersion,
+		dirName: "opentofu-" + OpenTofuVersion,
+		file:    "tofu",
+		pkg:     openTofuModule + "/cmd/tofu",
+		ldflags: "-s -w -X " + openTofuModule + "/version.dev=no",
+		writeWrapper: func(ctx context.Context, goBin, dir string, logf func(string, ...any)) error {
+			return writeTofuWrapper(ctx, goBin, dir, logf)
+		},
+		verify: verifyOpenTofu,
+	}, logf)
 }
 
 // writeTofuWrapper writes a module in dir that requires OpenTofu and repeats
