@@ -6,8 +6,9 @@ import (
 	"strings"
 )
 
-// expandHome expands a leading "~/" the way OpenSSH does for known_hosts paths.
-func expandHome(p string) string {
+// ExpandHome expands a leading "~/" in a path from configuration, the way
+// OpenSSH does for known_hosts paths.
+func ExpandHome(p string) string {
 	if !strings.HasPrefix(p, "~/") {
 		return p
 	}

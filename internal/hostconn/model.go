@@ -211,7 +211,7 @@ func Resolve(m *SSHModel, d *ProviderSSHModel, at path.Path) (Target, diag.Diagn
 		PrivateKey:            str(m.PrivateKey, d.PrivateKey, ""),
 		Password:              str(m.Password, d.Password, ""),
 		Agent:                 boolean(m.Agent, d.Agent),
-		KnownHostsFile:        expandHome(str(m.KnownHostsFile, d.KnownHostsFile, "")),
+		KnownHostsFile:        ExpandHome(str(m.KnownHostsFile, d.KnownHostsFile, "")),
 		HostKey:               str(m.HostKey, types.StringNull(), ""),
 		InsecureIgnoreHostKey: boolean(m.InsecureIgnoreHostKey, d.InsecureIgnoreHostKey),
 		Timeout:               timeout,
