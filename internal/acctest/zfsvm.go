@@ -3,56 +3,35 @@ package acctest
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/testbed"
 )
 
-var sharedVM struct {
-	once sync.Once
-	mu   sync.Mutex // one test at a time uses the VM
-	vm   *testbed.ZFSVM
-	err  error
-}
+var sharedVM sharedPeer[*testbed.ZFSVM]
 
 // ZFSVM returns the package's OpenZFS VM, booting it on first use, reset to
 // clean disks and no pools. The test holds the VM until it ends: tests that
 // use it do not run in parallel with each other.
 func ZFSVM(t *testing.T) *testbed.ZFSVM {
 	t.Helper()
-	skipUnlessAcceptance(t)
-	sharedVM.once.Do(func() {
-		dir, err := os.MkdirTemp("", "homelab-acc-zfsvm-")
-		if err != nil {
-			sharedVM.err = err
-			return
-		}
+	vm := sharedVM.acquire(t, "zfsvm", func(dir string, logf func(string, ...any)) (*testbed.ZFSVM, func(), error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 		defer cancel()
-		start := time.Now()
-		sharedVM.vm, sharedVM.err = testbed.StartZFSVM(ctx, dir, testbed.ZFSVMOptions{
-			Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "zfsvm: "+f+"\n", a...) },
-		})
-		if sharedVM.err == nil {
-			fmt.Fprintf(os.Stderr, "zfsvm: booted in %s\n", time.Since(start).Round(time.Second))
-			atExit(func() { _ = sharedVM.vm.Stop(); _ = os.RemoveAll(dir) })
+		vm, err := testbed.StartZFSVM(ctx, dir, testbed.ZFSVMOptions{Logf: logf})
+		if err != nil {
+			return nil, nil, err
 		}
+		return vm, func() { _ = vm.Stop() }, nil
 	})
-	if sharedVM.err != nil {
-		t.Fatalf("the OpenZFS VM could not start: %v", sharedVM.err)
-	}
-	sharedVM.mu.Lock()
-	t.Cleanup(sharedVM.mu.Unlock)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := sharedVM.vm.Reset(ctx); err != nil {
+	if err := vm.Reset(ctx); err != nil {
 		t.Fatalf("resetting the OpenZFS VM: %v", err)
 	}
-	return sharedVM.vm
+	return vm
 }
 
 // VMRun runs a shell script as root on the VM, failing the test on error.

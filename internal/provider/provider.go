@@ -138,6 +138,7 @@ func (p *Provider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		resources.NewZPool,
 		resources.NewZFSDataset,
+		resources.NewMetalLBPool,
 	}
 }
 
