@@ -143,6 +143,33 @@ output "tank" {
 # --- Kubernetes: a real kube-apiserver + etcd with MetalLB's CRDs ----------
 
 variable "kubeconfig_path" {
-  description = "Kubeconfig of the lab's Kubernetes API (homelab_metallb_pool joins the lab next)."
+  description = "Kubeconfig of the lab's Kubernetes API."
   type        = string
+}
+
+# The users' layout: an internal pool and an internet-facing one with an
+# IPv6 range, both announced in layer 2 mode. This API server has no MetalLB
+# controller (nothing hands the addresses out), but it stores and validates
+# the objects exactly as a cluster with MetalLB would:
+#   kubectl --kubeconfig <kubeconfig_path> get ipaddresspools,l2advertisements -A
+resource "homelab_metallb_pool" "internal" {
+  kubeconfig = file(var.kubeconfig_path)
+  name       = "internal"
+  addresses  = ["192.168.1.200-192.168.1.239"]
+  l2 {}
+}
+
+resource "homelab_metallb_pool" "internet" {
+  kubeconfig  = file(var.kubeconfig_path)
+  name        = "internet"
+  addresses   = ["192.168.1.240-192.168.1.250", "fd00:42:1::100-fd00:42:1::1ff"]
+  auto_assign = false
+  l2 {
+    node_selectors = [{ "kubernetes.io/arch" = "amd64" }]
+  }
+}
+
+output "metallb_pools" {
+  description = "The lab's MetalLB pools as the API server stores them."
+  value       = { for p in [homelab_metallb_pool.internal, homelab_metallb_pool.internet] : p.id => p.addresses }
 }
