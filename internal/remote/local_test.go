@@ -68,3 +68,17 @@ func TestLocalUploadIsAtomicAndReadable(t *testing.T) {
 		t.Fatalf("missing file: want fs.ErrNotExist, got %v", err)
 	}
 }
+
+func TestUploadOntoADirectoryFails(t *testing.T) {
+	r := NewLocal(false)
+	target := filepath.Join(t.TempDir(), "boot.ipxe")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(context.Background(), r, target, []byte("#!ipxe\n"), 0o644); err == nil {
+		t.Fatal("writing over a directory succeeded")
+	}
+	if entries, _ := os.ReadDir(target); len(entries) != 0 {
+		t.Fatalf("the file was moved into the directory: %v", entries)
+	}
+}

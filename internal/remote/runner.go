@@ -148,7 +148,8 @@ tmp=$(mktemp -- "$1.homelab-XXXXXX")
 trap 'rm -f -- "$tmp"' EXIT
 cat > "$tmp"
 chmod -- "$2" "$tmp"
-mv -f -- "$tmp" "$1"
+# -T: a directory at the target is an error, never a place to move into.
+mv -fT -- "$tmp" "$1"
 trap - EXIT`
 
 const readScript = `[ -e "$1" ] || exit 66
