@@ -173,3 +173,73 @@ output "metallb_pools" {
   description = "The lab's MetalLB pools as the API server stores them."
   value       = { for p in [homelab_metallb_pool.internal, homelab_metallb_pool.internet] : p.id => p.addresses }
 }
+
+# --- Bare metal: a node behind an IPMI BMC (Debian's ipmi_sim) -------------
+
+variable "bmc_host" {
+  description = "Address of the lab's IPMI BMC."
+  type        = string
+}
+
+variable "bmc_port" {
+  description = "UDP port of the lab's IPMI BMC."
+  type        = number
+}
+
+variable "bmc_user" {
+  description = "BMC user."
+  type        = string
+}
+
+variable "bmc_password" {
+  description = "BMC password."
+  type        = string
+  sensitive   = true
+}
+
+variable "netboot_dir" {
+  description = "Directory the lab's netboot server would serve over TFTP."
+  type        = string
+}
+
+# Powered on, booting once from the network into a Debian installer whose
+# iPXE script and pxelinux file the provider writes into the netboot
+# directory. Power it off with
+#   ipmitool -I lanplus -H <bmc_host> -p <bmc_port> -U <bmc_user> -P <password> chassis power off
+# and the next `tofu plan` shows it.
+resource "homelab_node" "compute1" {
+  name  = "compute1"
+  power = "on"
+
+  bmc {
+    address  = var.bmc_host
+    port     = var.bmc_port
+    username = var.bmc_user
+    password = var.bmc_password
+    protocol = "ipmi"
+  }
+
+  boot {
+    device = "pxe"
+  }
+
+  pxe {
+    mac     = "52:54:00:00:10:01"
+    kernel  = "debian/linux"
+    initrd  = ["debian/initrd.gz"]
+    cmdline = "auto=true priority=critical console=ttyS0"
+    server {
+      local_dir = var.netboot_dir
+    }
+  }
+}
+
+output "compute1" {
+  description = "The lab node as its BMC reports it."
+  value = {
+    power_state = homelab_node.compute1.power_state
+    protocol    = homelab_node.compute1.bmc_protocol
+    bmc         = homelab_node.compute1.bmc_firmware
+    pxe_files   = keys(homelab_node.compute1.pxe_files)
+  }
+}

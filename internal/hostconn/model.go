@@ -286,6 +286,10 @@ func Connect(d *Defaults, m *SSHModel, at path.Path) (remote.Runner, Target, dia
 // durationValidator checks that a string parses as a positive Go duration.
 type durationValidator struct{}
 
+// DurationValidator checks that a string attribute is a positive Go
+// duration such as 30s or 15m.
+func DurationValidator() validator.String { return durationValidator{} }
+
 func (durationValidator) Description(context.Context) string {
 	return "must be a positive duration such as 30s or 2m"
 }

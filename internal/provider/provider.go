@@ -139,6 +139,7 @@ func (p *Provider) Resources(context.Context) []func() resource.Resource {
 		resources.NewZPool,
 		resources.NewZFSDataset,
 		resources.NewMetalLBPool,
+		resources.NewNode,
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,7 @@ var labPeers = []peer{
 	sshHost{name: "storage"},
 	zfsHost{name: "zfs", disks: 6},
 	kubeAPI{name: "kube"},
+	bmcHost{name: "bmc"},
 }
 
 // labState is the content of lab.json.
@@ -562,5 +564,53 @@ func (k kubeAPI) Start(ctx context.Context, dir string) (peerRecord, error) {
 			"kubeconfig_path": kube.KubeconfigPath,
 		},
 		Connect: "kubectl --kubeconfig " + rel(kube.KubeconfigPath) + " get ipaddresspools -A",
+	}, nil
+}
+
+// bmcHost is the lab's BMC: Debian's ipmi_sim (a real IPMI implementation
+// simulating a chassis), detached, with a netboot directory for the node's
+// PXE files next to it.
+type bmcHost struct {
+	name string
+}
+
+// Name implements peer.
+func (b bmcHost) Name() string { return b.name }
+
+// Start implements peer.
+func (b bmcHost) Start(ctx context.Context, dir string) (peerRecord, error) {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...)
+	}
+	sim, err := testbed.StartIPMISim(ctx, filepath.Join(dir, "ipmi"), testbed.IPMISimOptions{Detach: true, Logf: logf})
+	if err != nil {
+		return peerRecord{}, err
+	}
+	exe, err := exec.LookPath("ipmi_sim")
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		return peerRecord{}, errors.Join(err, sim.Stop())
+	}
+	netboot := filepath.Join(dir, "netboot")
+	if err := os.MkdirAll(netboot, 0o755); err != nil {
+		return peerRecord{}, errors.Join(err, sim.Stop())
+	}
+	return peerRecord{
+		Name:      b.name,
+		Kind:      "ipmi",
+		Endpoint:  sim.HostPort(),
+		Dir:       dir,
+		Processes: []processRecord{{PID: sim.PID, Exe: exe}},
+		Files:     map[string]string{"ipmi_sim_log": sim.LogPath, "netboot_dir": netboot},
+		Vars: map[string]any{
+			"bmc_host":     sim.Host,
+			"bmc_port":     sim.Port,
+			"bmc_user":     sim.User,
+			"bmc_password": sim.Password,
+			"netboot_dir":  netboot,
+		},
+		Connect: fmt.Sprintf("ipmitool -I lanplus -H %s -p %d -U %s -P %s chassis status", sim.Host, sim.Port, sim.User, sim.Password),
 	}, nil
 }
