@@ -461,11 +461,8 @@ func TestAccNode_pxeEndToEnd(t *testing.T) {
 	t.Cleanup(func() { _ = vm.Stop() })
 	bootif := "01-" + strings.ReplaceAll(strings.ToLower(vm.MAC), ":", "-")
 	var booted time.Duration
-	resource.Test(t, resource.TestCase{
-		PreCheck:                 func() { acctest.PreCheck(t) },
-		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
-		Steps: []resource.TestStep{{
-			Config: acctest.BMCProvider(vm.BMC.User, vm.BMC.Password) + fmt.Sprintf(`
+	config := func(node string) string {
+		return acctest.BMCProvider(vm.BMC.User, vm.BMC.Password) + fmt.Sprintf(`
 resource "homelab_node" "vm" {
   name        = "pxe-vm"
   reprovision = true
@@ -478,30 +475,60 @@ resource "homelab_node" "vm" {
     mac     = %q
     kernel  = "vmlinuz"
     initrd  = ["initrd.img"]
-    cmdline = "console=ttyS0 homelab.node=pxe-vm"
+    cmdline = "console=ttyS0 homelab.node=%s"
     server {
       local_dir = %q
     }
   }
 }
-`, vm.BMC.Host, vm.BMC.Port, vm.MAC, tftp),
-			Check: func(*terraform.State) error {
-				wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Minute)
-				defer wcancel()
-				log, err := vm.WaitConsole(wctx, "homelab-pxe: booted")
-				if err != nil {
-					return fmt.Errorf("the VM did not boot the node's kernel: %v\nconsole:\n%s", err, log)
-				}
+`, vm.BMC.Host, vm.BMC.Port, vm.MAC, node, tftp)
+	}
+	bootedAs := func(node string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer wcancel()
+			// The console log starts empty at each power on; wait for this
+			// boot's own command line.
+			// The kernel echoes its command line early; then init prints
+			// the marker.
+			log, err := vm.WaitConsole(wctx, "homelab.node="+node)
+			if err == nil {
+				log, err = vm.WaitConsole(wctx, testbed.PXEBootMarker)
+			}
+			if err != nil {
+				return fmt.Errorf("the VM did not boot the node's kernel: %v\nconsole:\n%s", err, log)
+			}
+			i := strings.Index(log, testbed.PXEBootMarker)
+			if i < 0 {
+				return fmt.Errorf("no boot marker on the console:\n%s", log)
+			}
+			line := log[i:]
+			if j := strings.IndexByte(line, '\n'); j > 0 {
+				line = line[:j]
+			}
+			if !strings.Contains(line, "BOOTIF="+bootif) || !strings.Contains(line, "homelab.node="+node) {
+				return fmt.Errorf("booted for the wrong MAC or command line: %s (want BOOTIF=%s)", line, bootif)
+			}
+			return nil
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: config("pxe-vm"),
+			Check: resource.ComposeAggregateTestCheckFunc(bootedAs("pxe-vm"), func(*terraform.State) error {
 				booted = time.Since(start)
-				line := log[strings.Index(log, "homelab-pxe: booted"):]
-				if i := strings.IndexByte(line, '\n'); i > 0 {
-					line = line[:i]
-				}
-				if !strings.Contains(line, "BOOTIF="+bootif) || !strings.Contains(line, "homelab.node=pxe-vm") {
-					return fmt.Errorf("booted for the wrong MAC or command line: %s (want BOOTIF=%s)", line, bootif)
-				}
 				return nil
-			},
+			}),
+		}, {
+			// A changed command line is a new PXE configuration: with
+			// reprovision, apply boots the machine into it again (it
+			// powered itself off after the first boot).
+			Config: config("pxe-vm-2"),
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction("homelab_node.vm", plancheck.ResourceActionUpdate)}},
+			Check: bootedAs("pxe-vm-2"),
 		}},
 	})
 	t.Logf("end-to-end PXE: apply, boot and console proof in %s", booted.Round(time.Second))
