@@ -3,10 +3,12 @@ package acctest
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/testbed"
 )
 
@@ -65,4 +67,30 @@ func VMSSH(vm *testbed.ZFSVM) string {
     host = %q
     port = %d
   }`, vm.SSHHost, vm.SSHPort)
+}
+
+// VMUpload copies a local file onto the VM (as root, atomically).
+func VMUpload(t *testing.T, vm *testbed.ZFSVM, local, remotePath string, mode os.FileMode) {
+	t.Helper()
+	key, err := os.ReadFile(vm.KeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := remote.NewPool(nil)
+	defer p.Close()
+	r, err := p.Runner(remote.Config{Host: vm.SSHHost, Port: vm.SSHPort, User: "root", PrivateKey: string(key),
+		KnownHostsFile: vm.KnownHostsPath, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := r.Upload(ctx, remotePath, f, mode); err != nil {
+		t.Fatalf("uploading %s to the VM: %v", local, err)
+	}
 }

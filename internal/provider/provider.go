@@ -140,6 +140,8 @@ func (p *Provider) Resources(context.Context) []func() resource.Resource {
 		resources.NewZFSDataset,
 		resources.NewMetalLBPool,
 		resources.NewNode,
+		resources.NewResticRepo,
+		resources.NewResticBackup,
 	}
 }
 
@@ -148,5 +150,6 @@ func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
 		datasources.NewHost,
 		datasources.NewZPool,
 		datasources.NewZFSDatasets,
+		datasources.NewResticSnapshots,
 	}
 }

@@ -1,0 +1,496 @@
+package resources
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/systemd"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfrestic"
+)
+
+var (
+	_ resource.Resource                     = (*ResticBackup)(nil)
+	_ resource.ResourceWithConfigure        = (*ResticBackup)(nil)
+	_ resource.ResourceWithConfigValidators = (*ResticBackup)(nil)
+	_ resource.ResourceWithModifyPlan       = (*ResticBackup)(nil)
+)
+
+// Default timeouts of homelab_restic_backup: run_now runs a whole backup.
+const (
+	resticBackupCreateTimeout = 2 * time.Hour
+	resticBackupUpdateTimeout = 2 * time.Hour
+	resticBackupDeleteTimeout = 5 * time.Minute
+	resticBackupReadTimeout   = 2 * time.Minute
+)
+
+// unitPrefix names the systemd units the provider installs.
+const unitPrefix = "homelab-restic-"
+
+// ResticBackup is the homelab_restic_backup resource.
+type ResticBackup struct {
+	data *providerdata.Data
+}
+
+// NewResticBackup returns the homelab_restic_backup resource.
+func NewResticBackup() resource.Resource { return &ResticBackup{} }
+
+// ResticBackupModel is the resource's data.
+type ResticBackupModel struct {
+	tfrestic.AccessModel
+	PasswordWO        types.String    `tfsdk:"password_wo"`
+	PasswordWOVersion types.String    `tfsdk:"password_wo_version"`
+	ID                types.String    `tfsdk:"id"`
+	Name              types.String    `tfsdk:"name"`
+	Paths             types.List      `tfsdk:"paths"`
+	Exclude           types.List      `tfsdk:"exclude"`
+	Tags              types.List      `tfsdk:"tags"`
+	Schedule          types.String    `tfsdk:"schedule"`
+	CheckSchedule     types.String    `tfsdk:"check_schedule"`
+	Keep              *ResticKeepSpec `tfsdk:"keep"`
+	Prune             types.Bool      `tfsdk:"prune"`
+	RunNow            types.Bool      `tfsdk:"run_now"`
+	UnitName          types.String    `tfsdk:"unit_name"`
+	Units             types.Map       `tfsdk:"units"`
+	LastRun           types.String    `tfsdk:"last_run"`
+	LastResult        types.String    `tfsdk:"last_result"`
+	NextRun           types.String    `tfsdk:"next_run"`
+	Timeouts          timeouts.Value  `tfsdk:"timeouts"`
+}
+
+// ResticKeepSpec is the keep block: restic forget's policy.
+type ResticKeepSpec struct {
+	Last    types.Int64  `tfsdk:"last"`
+	Hourly  types.Int64  `tfsdk:"hourly"`
+	Daily   types.Int64  `tfsdk:"daily"`
+	Weekly  types.Int64  `tfsdk:"weekly"`
+	Monthly types.Int64  `tfsdk:"monthly"`
+	Yearly  types.Int64  `tfsdk:"yearly"`
+	Within  types.String `tfsdk:"within"`
+}
+
+var (
+	backupNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+	withinRe     = regexp.MustCompile(`^(\d+y)?(\d+m)?(\d+d)?(\d+h)?$`)
+)
+
+func (r *ResticBackup) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_restic_backup"
+}
+
+func (r *ResticBackup) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	attrs := resticAccessAttributes()
+	// The units can point at another repository in place.
+	attrs["repository"] = schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc + " Typically `homelab_restic_repo.x.repository`."}
+	strs := func(desc string, required bool) schema.ListAttribute {
+		a := schema.ListAttribute{ElementType: types.StringType, Optional: !required, Required: required, Description: desc,
+			Validators: []validator.List{listvalidator.SizeAtLeast(1)}}
+		return a
+	}
+	keep := func(what string) schema.Int64Attribute {
+		return schema.Int64Attribute{Optional: true, Description: "Keep the last n " + what + " snapshots.",
+			Validators: []validator.Int64{int64validator.AtLeast(1)}}
+	}
+	attrs["id"] = schema.StringAttribute{Computed: true, Description: "`host:name`.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
+	attrs["name"] = schema.StringAttribute{Required: true, Description: "Name of the backup job; the units are `" + unitPrefix + "<name>.service` and `.timer`.",
+		Validators:    []validator.String{stringvalidator.RegexMatches(backupNameRe, "must be lowercase letters, digits, '.', '_' and '-'")},
+		PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}}
+	attrs["paths"] = strs("Paths to back up.", true)
+	attrs["exclude"] = strs("Exclude patterns, restic's `--exclude`.", false)
+	attrs["tags"] = strs("Tags put on every snapshot.", false)
+	attrs["schedule"] = schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("daily"),
+		Description: "When to back up: a systemd `OnCalendar` expression such as `daily`, `*-*-* 02:30` or `hourly`. Checked with `systemd-analyze calendar` on the host."}
+	attrs["check_schedule"] = schema.StringAttribute{Optional: true,
+		Description: "When to run `restic check`, as `OnCalendar`; it gets units of its own (`" + unitPrefix + "<name>-check`). Unset: no scheduled check."}
+	attrs["prune"] = schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+		Description: "Prune unreferenced data after applying `keep` (restic `forget --prune`)."}
+	attrs["run_now"] = schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+		Description: "Run one backup during apply when the units are installed or changed, and fail the apply if it fails."}
+	attrs["unit_name"] = schema.StringAttribute{Computed: true, Description: "The systemd service that runs the backup.",
+		PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
+	attrs["units"] = schema.MapAttribute{Computed: true, ElementType: types.StringType,
+		Description: "The installed unit files, path to `sha256:` of the content, as found on the host: a unit edited or removed out of band shows as a change in the plan."}
+	attrs["last_run"] = schema.StringAttribute{Computed: true, Description: "When the backup last ran (RFC 3339); null if never."}
+	attrs["last_result"] = schema.StringAttribute{Computed: true, Description: "Result of the last run: `success`, `failed: ...`; null if never."}
+	attrs["next_run"] = schema.StringAttribute{Computed: true, Description: "When the timer fires next (RFC 3339)."}
+	resp.Schema = schema.Schema{
+		Description: "A scheduled restic backup on a host: a systemd service and timer (and a root-only environment file holding the repository password), " +
+			"installed, enabled and read back over SSH. Destroy disables and removes them, never the repository.",
+		Attributes: attrs,
+		Blocks: map[string]schema.Block{
+			"ssh": hostconn.ResourceBlock(),
+			"keep": schema.SingleNestedBlock{
+				Description: "Retention: after each backup, `restic forget` with these `--keep-*` options.",
+				Attributes: map[string]schema.Attribute{
+					"last": keep("n"), "hourly": keep("hourly"), "daily": keep("daily"), "weekly": keep("weekly"),
+					"monthly": keep("monthly"), "yearly": keep("yearly"),
+					"within": schema.StringAttribute{Optional: true, Description: "Keep every snapshot within this duration of the newest, e.g. `14d` or `1y6m`.",
+						Validators: []validator.String{stringvalidator.RegexMatches(withinRe, "must be a restic duration such as 14d, 2y5m7d3h")}},
+				},
+			},
+			"timeouts": timeoutsBlock(ctx, resticBackupCreateTimeout, resticBackupUpdateTimeout, resticBackupDeleteTimeout),
+		},
+	}
+}
+
+func (r *ResticBackup) ConfigValidators(context.Context) []resource.ConfigValidator {
+	return []resource.ConfigValidator{resourcevalidator.ExactlyOneOf(
+		path.MatchRoot("password"), path.MatchRoot("password_wo"), path.MatchRoot("password_file"))}
+}
+
+func (r *ResticBackup) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	data, err := providerdata.From(req.ProviderData)
+	if err != nil {
+		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
+		return
+	}
+	r.data = data
+}
+
+func listStrings(ctx context.Context, l types.List, diags *diag.Diagnostics) []string {
+	var out []string
+	if !l.IsNull() && !l.IsUnknown() {
+		diags.Append(l.ElementsAs(ctx, &out, false)...)
+	}
+	return out
+}
+
+// units renders the backup's systemd units; password is the write-only
+// value during apply ("" otherwise: the environment file is then rendered
+// without it and must not be written). known is false while the plan has
+// unknown values.
+func (m *ResticBackupModel) units(ctx context.Context, password string) (main systemd.Unit, check *systemd.Unit, known bool, diags diag.Diagnostics) {
+	for _, v := range []attr.Value{m.Repository, m.Paths, m.Exclude, m.Tags, m.Schedule, m.CheckSchedule, m.ResticPath, m.Options,
+		m.Environment, m.Password, m.PasswordFile, m.Prune, m.Name} {
+		if v.IsUnknown() {
+			return main, nil, false, nil
+		}
+	}
+	repo, d := m.AccessModel.Repo(ctx, password)
+	diags.Append(d...)
+	bin := repo.ResticPath
+	if bin == "" {
+		bin = "restic"
+	}
+	env := map[string]string{"RESTIC_REPOSITORY": repo.Repository}
+	for k, v := range repo.Env {
+		env[k] = v
+	}
+	if repo.PasswordFile != "" {
+		env["RESTIC_PASSWORD_FILE"] = repo.PasswordFile
+	} else {
+		env["RESTIC_PASSWORD"] = repo.Password
+	}
+	var opts []string
+	keys := make([]string, 0, len(repo.Options))
+	for k := range repo.Options {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		opts = append(opts, "-o", k+"="+repo.Options[k])
+	}
+	backup := append([]string{bin, "backup"}, opts...)
+	for _, t := range listStrings(ctx, m.Tags, &diags) {
+		backup = append(backup, "--tag", t)
+	}
+	for _, e := range listStrings(ctx, m.Exclude, &diags) {
+		backup = append(backup, "--exclude", e)
+	}
+	backup = append(backup, "--")
+	backup = append(backup, listStrings(ctx, m.Paths, &diags)...)
+	name := unitPrefix + m.Name.ValueString()
+	main = systemd.Unit{Name: name, Description: "restic backup " + m.Name.ValueString() + " (homelab provider)",
+		ExecStart: [][]string{backup}, Environment: env, OnCalendar: []string{m.Schedule.ValueString()}}
+	if k := m.Keep; k != nil {
+		forget := append([]string{bin, "forget"}, opts...)
+		for _, p := range []struct {
+			flag string
+			v    types.Int64
+		}{{"--keep-last", k.Last}, {"--keep-hourly", k.Hourly}, {"--keep-daily", k.Daily}, {"--keep-weekly", k.Weekly},
+			{"--keep-monthly", k.Monthly}, {"--keep-yearly", k.Yearly}} {
+			if !p.v.IsNull() {
+				forget = append(forget, p.flag, strconv.FormatInt(p.v.ValueInt64(), 10))
+			}
+		}
+		if !k.Within.IsNull() {
+			forget = append(forget, "--keep-within", k.Within.ValueString())
+		}
+		if m.Prune.ValueBool() {
+			forget = append(forget, "--prune")
+		}
+		main.ExecStart = append(main.ExecStart, forget)
+	} else if m.Prune.ValueBool() {
+		main.ExecStart = append(main.ExecStart, append([]string{bin, "prune"}, opts...))
+	}
+	if s := m.CheckSchedule.ValueString(); s != "" {
+		check = &systemd.Unit{Name: name + "-check", Description: "restic check " + m.Name.ValueString() + " (homelab provider)",
+			ExecStart: [][]string{append([]string{bin, "check"}, opts...)}, Environment: env, OnCalendar: []string{s}}
+	}
+	return main, check, true, diags
+}
+
+// unitHashes hashes the service and timer files of the units (not the
+// environment file: it holds the password, which plan may not know).
+func unitHashes(units ...*systemd.Unit) (map[string]string, error) {
+	out := map[string]string{}
+	for _, u := range units {
+		if u == nil {
+			continue
+		}
+		f, err := systemd.Render(*u)
+		if err != nil {
+			return nil, err
+		}
+		out[u.Name+".service"] = fileHash(f.Service)
+		out[u.Name+".timer"] = fileHash(f.Timer)
+	}
+	return out, nil
+}
+
+func hashMap(m map[string]string) types.Map {
+	vals := map[string]attr.Value{}
+	for k, v := range m {
+		vals[k] = types.StringValue(v)
+	}
+	return types.MapValueMust(types.StringType, vals)
+}
+
+// ModifyPlan plans the hashes of the unit files to install, so that an
+// out-of-band edit (recorded by Read) is a diff.
+func (r *ResticBackup) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return
+	}
+	var plan ResticBackupModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	main, check, known, diags := plan.units(ctx, "")
+	resp.Diagnostics.Append(diags...)
+	if !known || diags.HasError() {
+		plan.Units = types.MapUnknown(types.StringType)
+	} else {
+		h, err := unitHashes(&main, check)
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("name"), "Invalid backup unit", err.Error())
+			return
+		}
+		plan.Units = hashMap(h)
+	}
+	if !req.State.Raw.IsNull() {
+		var state ResticBackupModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if plan.Units.Equal(state.Units) && !plan.RunNow.ValueBool() {
+			plan.LastRun, plan.LastResult, plan.NextRun = state.LastRun, state.LastResult, state.NextRun
+		}
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+func (r *ResticBackup) manager(m *ResticBackupModel) (systemd.Manager, remote.Runner, diag.Diagnostics) {
+	var def *hostconn.Defaults
+	if r.data != nil {
+		def = &r.data.Defaults
+	}
+	runner, _, diags := hostconn.Connect(def, m.SSH, path.Root("ssh"))
+	return systemd.Manager{Runner: runner}, runner, diags
+}
+
+func rfc3339(t time.Time) types.String {
+	if t.IsZero() {
+		return types.StringNull()
+	}
+	return types.StringValue(t.UTC().Format(time.RFC3339))
+}
+
+// refresh reads the installed units into m; gone reports that the main
+// units are not installed.
+func (r *ResticBackup) refresh(ctx context.Context, mgr systemd.Manager, m *ResticBackupModel) (gone bool, err error) {
+	name := unitPrefix + m.Name.ValueString()
+	st, err := mgr.Read(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	if !st.Exists {
+		return true, nil
+	}
+	h := map[string]string{name + ".service": fileHash(st.Service), name + ".timer": fileHash(st.Timer)}
+	if !st.TimerEnabled {
+		h[name+".timer"] = "disabled"
+	}
+	if !m.CheckSchedule.IsNull() {
+		cst, err := mgr.Read(ctx, name+"-check")
+		if err != nil {
+			return false, err
+		}
+		if cst.Exists {
+			h[name+"-check.service"], h[name+"-check.timer"] = fileHash(cst.Service), fileHash(cst.Timer)
+		}
+	}
+	m.ID = types.StringValue(m.SSH.Host.ValueString() + ":" + m.Name.ValueString())
+	m.UnitName = types.StringValue(name + ".service")
+	m.Units = hashMap(h)
+	m.LastRun, m.NextRun = rfc3339(st.LastRun), rfc3339(st.NextRun)
+	m.LastResult = types.StringNull()
+	if st.LastResult != "" {
+		m.LastResult = types.StringValue(st.LastResult)
+	}
+	return false, nil
+}
+
+func (r *ResticBackup) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	r.write(ctx, &req.Plan, &req.Config, nil, &resp.State, &resp.Diagnostics)
+}
+
+func (r *ResticBackup) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var prior ResticBackupModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.write(ctx, &req.Plan, &req.Config, &prior, &resp.State, &resp.Diagnostics)
+}
+
+func (r *ResticBackup) write(ctx context.Context, plan, config planGetter, prior *ResticBackupModel, state stateSetter, diags *diag.Diagnostics) {
+	var m, cfg ResticBackupModel
+	diags.Append(plan.Get(ctx, &m)...)
+	diags.Append(config.Get(ctx, &cfg)...)
+	if diags.HasError() {
+		return
+	}
+	d, td := m.Timeouts.Create(ctx, resticBackupCreateTimeout)
+	action := "create"
+	if prior != nil {
+		d, td = m.Timeouts.Update(ctx, resticBackupUpdateTimeout)
+		action = "update"
+	}
+	diags.Append(td...)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	name := m.Name.ValueString()
+	summary := fmt.Sprintf("Unable to %s restic backup %s", action, name)
+	mgr, _, cd := r.manager(&m)
+	diags.Append(cd...)
+	if diags.HasError() {
+		return
+	}
+	pw := cfg.PasswordWO.ValueString()
+	main, check, _, ud := m.units(ctx, pw)
+	diags.Append(ud...)
+	if diags.HasError() {
+		return
+	}
+	repo, _ := m.AccessModel.Repo(ctx, pw)
+	ctx = tfrestic.Mask(ctx, repo)
+	for attr, spec := range map[string]string{"schedule": m.Schedule.ValueString(), "check_schedule": m.CheckSchedule.ValueString()} {
+		if spec == "" {
+			continue
+		}
+		if err := systemd.ValidateCalendar(ctx, mgr.Runner, spec); err != nil {
+			diags.AddAttributeError(path.Root(attr), summary, fmt.Sprintf("%q is not a systemd calendar expression on this host: %v", spec, err))
+			return
+		}
+	}
+	for _, u := range []*systemd.Unit{&main, check} {
+		if u == nil {
+			continue
+		}
+		if err := mgr.Install(ctx, *u); err != nil {
+			diags.AddError(summary, explain(err))
+			return
+		}
+	}
+	if prior != nil && prior.CheckSchedule.ValueString() != "" && check == nil {
+		if err := mgr.Remove(ctx, unitPrefix+name+"-check"); err != nil {
+			diags.AddError(summary, explain(err))
+			return
+		}
+	}
+	tflog.Info(ctx, "installed restic backup units", map[string]any{"unit": main.Name})
+	if m.RunNow.ValueBool() {
+		tflog.Info(ctx, "running the backup now", map[string]any{"unit": main.Name})
+		if err := mgr.RunNow(ctx, main.Name); err != nil {
+			diags.AddError(fmt.Sprintf("Backup %s failed when run during apply", name),
+				err.Error()+"\n\nThe units are installed; the state records them. Fix the cause and apply again, or set run_now = false.")
+		}
+	}
+	if _, err := r.refresh(ctx, mgr, &m); err != nil {
+		diags.AddError(summary, explain(err))
+		return
+	}
+	diags.Append(state.Set(ctx, &m)...)
+}
+
+func (r *ResticBackup) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m ResticBackupModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, resticBackupReadTimeout)
+	defer cancel()
+	mgr, _, diags := r.manager(&m)
+	resp.Diagnostics.Append(diags...)
+	if diags.HasError() {
+		return
+	}
+	gone, err := r.refresh(ctx, mgr, &m)
+	switch {
+	case err != nil:
+		resp.Diagnostics.AddError("Unable to read restic backup "+m.Name.ValueString(), explain(err))
+	case gone:
+		tflog.Warn(ctx, "restic backup units are gone, removing them from state", map[string]any{"name": m.Name.ValueString()})
+		resp.State.RemoveResource(ctx)
+	default:
+		resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	}
+}
+
+func (r *ResticBackup) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m ResticBackupModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	d, diags := m.Timeouts.Delete(ctx, resticBackupDeleteTimeout)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	mgr, _, diags := r.manager(&m)
+	resp.Diagnostics.Append(diags...)
+	if diags.HasError() {
+		return
+	}
+	for _, n := range []string{unitPrefix + m.Name.ValueString() + "-check", unitPrefix + m.Name.ValueString()} {
+		if err := mgr.Remove(ctx, n); err != nil {
+			resp.Diagnostics.AddError("Unable to remove restic backup "+m.Name.ValueString(), explain(err))
+			return
+		}
+	}
+}

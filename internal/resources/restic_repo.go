@@ -1,0 +1,342 @@
+package resources
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfrestic"
+)
+
+var (
+	_ resource.Resource                     = (*ResticRepo)(nil)
+	_ resource.ResourceWithConfigure        = (*ResticRepo)(nil)
+	_ resource.ResourceWithConfigValidators = (*ResticRepo)(nil)
+)
+
+// Default timeouts of homelab_restic_repo: create may run a check that
+// reads part of the data.
+const (
+	resticRepoCreateTimeout = 30 * time.Minute
+	resticRepoUpdateTimeout = 30 * time.Minute
+	resticRepoDeleteTimeout = 10 * time.Minute
+	resticRepoReadTimeout   = 10 * time.Minute
+)
+
+// ResticRepo is the homelab_restic_repo resource.
+type ResticRepo struct {
+	data *providerdata.Data
+}
+
+// NewResticRepo returns the homelab_restic_repo resource.
+func NewResticRepo() resource.Resource { return &ResticRepo{} }
+
+// ResticRepoModel is the resource's data.
+type ResticRepoModel struct {
+	tfrestic.AccessModel
+	PasswordWO        types.String     `tfsdk:"password_wo"`
+	PasswordWOVersion types.String     `tfsdk:"password_wo_version"`
+	ID                types.String     `tfsdk:"id"`
+	RepositoryID      types.String     `tfsdk:"repository_id"`
+	RepositoryVersion types.Int64      `tfsdk:"repository_version"`
+	ResticVersion     types.String     `tfsdk:"restic_version"`
+	SnapshotCount     types.Int64      `tfsdk:"snapshot_count"`
+	DestroyData       types.Bool       `tfsdk:"destroy_data"`
+	Check             *ResticCheckSpec `tfsdk:"check"`
+	CheckOnRefresh    types.Bool       `tfsdk:"check_on_refresh"`
+	CheckResult       types.String     `tfsdk:"check_result"`
+	Timeouts          timeouts.Value   `tfsdk:"timeouts"`
+}
+
+// ResticCheckSpec is the check block.
+type ResticCheckSpec struct {
+	ReadDataSubset types.String `tfsdk:"read_data_subset"`
+}
+
+var readDataSubsetRe = regexp.MustCompile(`^(\d+(\.\d+)?%|\d+/\d+|\d+[KMGT]?)$`)
+
+func (r *ResticRepo) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_restic_repo"
+}
+
+// resticSSHBlock is the optional ssh block of the restic types.
+func resticSSHBlock() schema.SingleNestedBlock {
+	b := hostconn.ResourceBlock()
+	b.Validators = nil
+	b.Description, b.MarkdownDescription = tfrestic.SSHDesc, tfrestic.SSHDesc
+	return b
+}
+
+// resticAccessAttributes are the attributes that say how a repository is
+// reached, shared by the repository and backup resources.
+func resticAccessAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"repository": schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc,
+			PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+		"password": schema.StringAttribute{Optional: true, Sensitive: true, Description: tfrestic.PasswordDesc + " Stored (sensitive) in state; prefer `password_wo`."},
+		"password_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
+			Description: tfrestic.PasswordDesc + " Write-only: never stored. Change `password_wo_version` when it changes.",
+			Validators:  []validator.String{stringvalidator.AlsoRequires(path.MatchRoot("password_wo_version"))}},
+		"password_wo_version": schema.StringAttribute{Optional: true, Description: "Any string; change it when `password_wo` changes."},
+		"password_file":       schema.StringAttribute{Optional: true, Description: tfrestic.PasswordFileDesc},
+		"environment":         schema.MapAttribute{Optional: true, Sensitive: true, ElementType: types.StringType, Description: tfrestic.EnvironmentDesc},
+		"options":             schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: tfrestic.OptionsDesc},
+		"restic_path":         schema.StringAttribute{Optional: true, Description: tfrestic.ResticPathDesc},
+	}
+}
+
+func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	attrs := resticAccessAttributes()
+	computed := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{Computed: true, Description: desc, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
+	}
+	attrs["id"] = computed("The repository ID.")
+	attrs["repository_id"] = computed("The repository ID restic reports (`restic cat config`).")
+	attrs["repository_version"] = schema.Int64Attribute{Computed: true, Description: "Repository format version (1 or 2)."}
+	attrs["restic_version"] = schema.StringAttribute{Computed: true, Description: "Version of the restic binary that manages the repository."}
+	attrs["snapshot_count"] = schema.Int64Attribute{Computed: true,
+		Description: "Number of snapshots in the repository when it was last read (listing them takes restic's shared lock, so a repository locked by a running prune is reported as locked)."}
+	attrs["destroy_data"] = schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+		Description: "On destroy, delete the repository's data too (only for a local path on the host restic runs on, after checking it is a restic repository). By default destroy only forgets the repository."}
+	attrs["check_on_refresh"] = schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+		Description: "Run the `check` on every refresh too, not only on create."}
+	attrs["check_result"] = schema.StringAttribute{Computed: true,
+		Description: "Result of the last `restic check`: `ok`, or `errors: ...` with restic's summary; null when no check ran."}
+	resp.Schema = schema.Schema{
+		Description: "A restic repository. Create adopts a repository that already opens with the password and runs `restic init` only when restic reports that none exists; " +
+			"a repository that exists with another password is an error, never re-initialized. Destroy forgets it unless `destroy_data` is set.",
+		Attributes: attrs,
+		Blocks: map[string]schema.Block{
+			"ssh": resticSSHBlock(),
+			"check": schema.SingleNestedBlock{
+				Description: "Run `restic check` on create (and on refresh with `check_on_refresh`).",
+				Attributes: map[string]schema.Attribute{
+					"read_data_subset": schema.StringAttribute{Optional: true,
+						Description: "Also read this part of the data, restic's `--read-data-subset`: `5%`, `1/10` or a size such as `500M`. Unset: structure only.",
+						Validators:  []validator.String{stringvalidator.RegexMatches(readDataSubsetRe, "must be a percentage such as 5%, n/t such as 1/10, or a size such as 500M")}},
+				},
+			},
+			"timeouts": timeoutsBlock(ctx, resticRepoCreateTimeout, resticRepoUpdateTimeout, resticRepoDeleteTimeout),
+		},
+	}
+}
+
+func (r *ResticRepo) ConfigValidators(context.Context) []resource.ConfigValidator {
+	return []resource.ConfigValidator{resourcevalidator.ExactlyOneOf(
+		path.MatchRoot("password"), path.MatchRoot("password_wo"), path.MatchRoot("password_file"))}
+}
+
+func (r *ResticRepo) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	data, err := providerdata.From(req.ProviderData)
+	if err != nil {
+		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
+		return
+	}
+	r.data = data
+}
+
+// writeOnlyProbe is a password that cannot be the repository's: with a
+// write-only password, refresh opens the repository with it and takes
+// "wrong password" as "it is still there".
+func writeOnlyProbe() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "homelab-probe-" + hex.EncodeToString(b)
+}
+
+// inspect opens the repository and fills the computed attributes.
+func (r *ResticRepo) inspect(ctx context.Context, c *restic.Client, m *ResticRepoModel, runCheck bool) error {
+	v, err := c.Version(ctx)
+	if err != nil {
+		return err
+	}
+	cfg, err := c.Config(ctx)
+	if err != nil {
+		return err
+	}
+	m.ResticVersion = types.StringValue(v)
+	m.ID, m.RepositoryID = types.StringValue(cfg.ID), types.StringValue(cfg.ID)
+	m.RepositoryVersion = types.Int64Value(int64(cfg.Version))
+	snaps, err := c.Snapshots(ctx, restic.Filter{})
+	if err != nil {
+		return err
+	}
+	m.SnapshotCount = types.Int64Value(int64(len(snaps)))
+	if runCheck && m.Check != nil {
+		res, err := c.Check(ctx, m.Check.ReadDataSubset.ValueString())
+		if err != nil {
+			return err
+		}
+		if res.OK {
+			m.CheckResult = types.StringValue("ok")
+		} else {
+			m.CheckResult = types.StringValue("errors: " + strings.TrimSpace(res.Summary))
+		}
+	} else if m.Check == nil {
+		m.CheckResult = types.StringNull()
+	}
+	return nil
+}
+
+func (r *ResticRepo) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	r.write(ctx, &req.Plan, &req.Config, nil, &resp.State, &resp.Diagnostics)
+}
+
+func (r *ResticRepo) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var prior ResticRepoModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.write(ctx, &req.Plan, &req.Config, &prior, &resp.State, &resp.Diagnostics)
+}
+
+// write adopts or initializes the repository (create) or re-opens it with
+// the new access settings (update), then stores what restic reports.
+func (r *ResticRepo) write(ctx context.Context, plan planGetter, config planGetter, prior *ResticRepoModel, state stateSetter, diags *diag.Diagnostics) {
+	var m, cfg ResticRepoModel
+	diags.Append(plan.Get(ctx, &m)...)
+	diags.Append(config.Get(ctx, &cfg)...)
+	if diags.HasError() {
+		return
+	}
+	var d time.Duration
+	var td diag.Diagnostics
+	action := "create"
+	if prior == nil {
+		d, td = m.Timeouts.Create(ctx, resticRepoCreateTimeout)
+	} else {
+		action = "update"
+		d, td = m.Timeouts.Update(ctx, resticRepoUpdateTimeout)
+	}
+	diags.Append(td...)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	ctx, c, cd := tfrestic.Client(ctx, r.data, &m.AccessModel, cfg.PasswordWO.ValueString())
+	diags.Append(cd...)
+	if diags.HasError() {
+		return
+	}
+	repo := m.Repository.ValueString()
+	summary := fmt.Sprintf("Unable to %s restic repository %s", action, repo)
+	if prior == nil {
+		_, err := c.Config(ctx)
+		switch {
+		case err == nil:
+			tflog.Info(ctx, "adopting the existing restic repository: it opens with the given password", map[string]any{"repository": repo})
+		case restic.IsNotExist(err):
+			tflog.Info(ctx, "no repository there: initializing it", map[string]any{"repository": repo})
+			if _, err := c.Init(ctx); err != nil {
+				diags.AddError(summary, tfrestic.Explain(err, repo))
+				return
+			}
+		default:
+			diags.AddError(summary, tfrestic.Explain(err, repo))
+			return
+		}
+	}
+	runCheck := prior == nil || (m.Check != nil && (prior.Check == nil || !m.Check.ReadDataSubset.Equal(prior.Check.ReadDataSubset)))
+	if !runCheck && prior != nil {
+		m.CheckResult = prior.CheckResult
+	}
+	if err := r.inspect(ctx, c, &m, runCheck); err != nil {
+		diags.AddError(summary, tfrestic.Explain(err, repo))
+		return
+	}
+	if prior != nil && !m.RepositoryID.Equal(prior.RepositoryID) {
+		diags.AddError(summary, fmt.Sprintf("The repository at %s now has ID %s, not %s: it is a different repository. "+
+			"Remove it from the state (terraform state rm) and import or create it again if that is intended.", repo, m.RepositoryID.ValueString(), prior.RepositoryID.ValueString()))
+		return
+	}
+	diags.Append(state.Set(ctx, &m)...)
+}
+
+func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m ResticRepoModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, resticRepoReadTimeout)
+	defer cancel()
+	repo := m.Repository.ValueString()
+	writeOnly := m.Password.IsNull() && m.PasswordFile.IsNull()
+	probe := ""
+	if writeOnly {
+		probe = writeOnlyProbe()
+	}
+	ctx, c, diags := tfrestic.Client(ctx, r.data, &m.AccessModel, probe)
+	resp.Diagnostics.Append(diags...)
+	if diags.HasError() {
+		return
+	}
+	if writeOnly {
+		// Without the password only existence can be read: restic tells
+		// "no repository" (gone) from "wrong password" (still there).
+		_, err := c.Config(ctx)
+		switch {
+		case restic.IsNotExist(err):
+			tflog.Warn(ctx, "restic repository no longer exists, removing it from state", map[string]any{"repository": repo})
+			resp.State.RemoveResource(ctx)
+		case err == nil || restic.IsWrongPassword(err):
+			resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+		default:
+			resp.Diagnostics.AddError("Unable to read restic repository "+repo, tfrestic.Explain(err, repo))
+		}
+		return
+	}
+	err := r.inspect(ctx, c, &m, m.CheckOnRefresh.ValueBool())
+	switch {
+	case restic.IsNotExist(err):
+		tflog.Warn(ctx, "restic repository no longer exists, removing it from state", map[string]any{"repository": repo})
+		resp.State.RemoveResource(ctx)
+		return
+	case err != nil:
+		resp.Diagnostics.AddError("Unable to read restic repository "+repo, tfrestic.Explain(err, repo))
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *ResticRepo) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m ResticRepoModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || !m.DestroyData.ValueBool() {
+		return
+	}
+	d, diags := m.Timeouts.Delete(ctx, resticRepoDeleteTimeout)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	ctx, c, diags := tfrestic.Client(ctx, r.data, &m.AccessModel, "")
+	resp.Diagnostics.Append(diags...)
+	if diags.HasError() {
+		return
+	}
+	repo := m.Repository.ValueString()
+	if err := c.RemoveRepository(ctx); err != nil {
+		resp.Diagnostics.AddError("Unable to delete restic repository "+repo,
+			err.Error()+"\n\nOnly a local path on the host restic runs on is deleted, after checking it is a restic repository. Set destroy_data = false to only forget it.")
+	}
+}

@@ -1,0 +1,217 @@
+package resources_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/acctest"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/testbed"
+)
+
+func secret(t *testing.T) string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "pw-" + hex.EncodeToString(b)
+}
+
+// resticBinaries is the test matrix: the current restic and Debian 12's.
+func resticBinaries(t *testing.T) map[string]string {
+	t.Helper()
+	acctest.PreCheck(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	current, err := testbed.EnsureRestic(ctx, t.Logf)
+	if err != nil {
+		t.Fatalf("building restic %s: %v", testbed.ResticVersion, err)
+	}
+	debian, err := testbed.DebianRestic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{testbed.ResticVersion: current, "debian": debian}
+}
+
+// repoID opens a repository directly with restic and returns its ID.
+func repoID(t *testing.T, bin string, repo restic.Repo) (string, error) {
+	repo.ResticPath = bin
+	c := &restic.Client{Runner: remote.NewLocal(false), Repo: repo}
+	cfg, err := c.Config(ctxT(t))
+	return cfg.ID, err
+}
+
+func resticRepoConfig(label, bin, repository, password, extra string) string {
+	return fmt.Sprintf(`
+resource "homelab_restic_repo" %q {
+  repository  = %q
+  password    = %q
+  restic_path = %q
+%s
+}
+`, label, repository, password, bin, extra)
+}
+
+// TestAccResticRepo_localLifecycle, for restic 0.18 and Debian's 0.14:
+// init, adopt, wrong password refused without re-init, locked repository
+// is an error that keeps state, deleted out of band leaves state.
+func TestAccResticRepo_localLifecycle(t *testing.T) {
+	for version, bin := range resticBinaries(t) {
+		t.Run(version, func(t *testing.T) {
+			dir := t.TempDir()
+			main := filepath.Join(dir, "main")
+			existing := filepath.Join(dir, "existing")
+			pw := secret(t)
+			addr := "homelab_restic_repo.main"
+			base := resticRepoConfig("main", bin, main, pw, `  check {}`)
+			var mainID, existingID string
+			resource.Test(t, resource.TestCase{
+				PreCheck:                 func() { acctest.PreCheck(t) },
+				ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+				CheckDestroy: func(*terraform.State) error {
+					// destroy forgets, the data stays.
+					if _, err := os.Stat(filepath.Join(existing, "config")); err != nil {
+						return fmt.Errorf("destroy removed the adopted repository's data: %v", err)
+					}
+					return nil
+				},
+				Steps: []resource.TestStep{{
+					Config: base,
+					ConfigStateChecks: []statecheck.StateCheck{
+						statecheck.ExpectKnownValue(addr, tfjsonpath.New("check_result"), knownvalue.StringExact("ok")),
+						statecheck.ExpectKnownValue(addr, tfjsonpath.New("repository_version"), knownvalue.NotNull()),
+						statecheck.ExpectSensitiveValue(addr, tfjsonpath.New("password")),
+					},
+					Check: func(s *terraform.State) error {
+						id, err := repoID(t, bin, restic.Repo{Repository: main, Password: pw})
+						if err != nil {
+							return fmt.Errorf("the repository does not open with restic: %v", err)
+						}
+						mainID = id
+						if got := s.RootModule().Resources[addr].Primary.Attributes["repository_id"]; got != id {
+							return fmt.Errorf("repository_id = %q, restic says %q", got, id)
+						}
+						if v := s.RootModule().Resources[addr].Primary.Attributes["restic_version"]; version != "debian" && v != version {
+							return fmt.Errorf("restic_version = %q, want %s", v, version)
+						}
+						return nil
+					},
+				}, {
+					// A repository already there with another password: refused,
+					// and nothing is initialized over it.
+					Config:      base + resticRepoConfig("other", bin, main, "not-the-password", ""),
+					ExpectError: errorRe("Unable to create restic repository", "does not open with this password", "Nothing was initialized"),
+				}, {
+					// An existing repository that opens with the password is adopted.
+					PreConfig: func() {
+						c := &restic.Client{Runner: remote.NewLocal(false), Repo: restic.Repo{Repository: existing, Password: pw, ResticPath: bin}}
+						cfg, err := c.Init(ctxT(t))
+						if err != nil {
+							t.Fatal(err)
+						}
+						existingID = cfg.ID
+						if id, err := repoID(t, bin, restic.Repo{Repository: main, Password: pw}); err != nil || id != mainID {
+							t.Fatalf("the wrong-password apply changed the repository: id %q (was %q), %v", id, mainID, err)
+						}
+					},
+					Config: base + resticRepoConfig("existing", bin, existing, pw, ""),
+					Check: func(s *terraform.State) error {
+						if got := s.RootModule().Resources["homelab_restic_repo.existing"].Primary.Attributes["repository_id"]; got != existingID {
+							return fmt.Errorf("adopted repository_id = %q, want the existing %q", got, existingID)
+						}
+						return nil
+					},
+				}, {
+					// Locked by another restic: an error that keeps the state.
+					PreConfig: func() { lockRepository(t, bin, main, pw) },
+					Config:    base + resticRepoConfig("existing", bin, existing, pw, "  check_on_refresh = false"),
+					// Debian's 0.14 needs an exclusive lock to report it; the
+					// lock taken is exclusive.
+					ExpectError: errorRe("Unable to read restic repository "+main, "locked"),
+				}, {
+					PreConfig: func() { unlockRepository(t, bin, main, pw) },
+					Config:    base + resticRepoConfig("existing", bin, existing, pw, ""),
+					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectEmptyPlan()}},
+				}, {
+					// Deleted out of band: gone from state, planned again.
+					PreConfig: func() {
+						if err := os.RemoveAll(main); err != nil {
+							t.Fatal(err)
+						}
+					},
+					Config: base + resticRepoConfig("existing", bin, existing, pw, ""),
+					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(addr, plancheck.ResourceActionCreate)}},
+				}, {
+					Config: base + resticRepoConfig("existing", bin, existing, pw, ""),
+					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectEmptyPlan()}},
+				}},
+			})
+		})
+	}
+}
+
+// lockHolders are restic processes holding a repository's exclusive lock,
+// by repository.
+var lockHolders = map[string]*exec.Cmd{}
+
+// lockRepository makes a real restic hold the repository's exclusive lock:
+// `restic key passwd` takes it, then waits for the new password on its
+// standard input, which stays open.
+func lockRepository(t *testing.T, bin, repo, password string) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "key", "passwd")
+	cmd.Env = append(os.Environ(), "RESTIC_REPOSITORY="+repo, "RESTIC_PASSWORD="+password)
+	cmd.Stdin = r
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	lockHolders[repo] = cmd
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); w.Close() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if entries, _ := os.ReadDir(filepath.Join(repo, "locks")); len(entries) > 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("restic key passwd took no lock")
+}
+
+// unlockRepository kills the lock holder, as a crash would, and removes
+// the stale lock it leaves with `restic unlock`, as a user would.
+func unlockRepository(t *testing.T, bin, repo, password string) {
+	t.Helper()
+	if cmd := lockHolders[repo]; cmd != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		delete(lockHolders, repo)
+	}
+	c := &restic.Client{Runner: remote.NewLocal(false), Repo: restic.Repo{Repository: repo, Password: password, ResticPath: bin}}
+	if err := c.Unlock(ctxT(t)); err != nil {
+		t.Fatalf("restic unlock: %v", err)
+	}
+}
