@@ -82,12 +82,7 @@ func (d *Host) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datas
 }
 
 func (d *Host) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	data, err := providerdata.From(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
-		return
-	}
-	d.data = data
+	d.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *Host) ValidateConfig(ctx context.Context, req datasource.ValidateConfigRequest, resp *datasource.ValidateConfigResponse) {

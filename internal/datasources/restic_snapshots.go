@@ -91,15 +91,7 @@ func (d *ResticSnapshots) Schema(_ context.Context, _ datasource.SchemaRequest, 
 }
 
 func (d *ResticSnapshots) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	data, err := providerdata.From(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
-		return
-	}
-	d.data = data
+	d.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 func stringList(v []string) types.List {

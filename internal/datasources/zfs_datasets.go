@@ -65,12 +65,7 @@ func (d *ZFSDatasets) Schema(_ context.Context, _ datasource.SchemaRequest, resp
 }
 
 func (d *ZFSDatasets) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	data, err := providerdata.From(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
-		return
-	}
-	d.data = data
+	d.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *ZFSDatasets) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {

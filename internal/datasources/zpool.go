@@ -92,12 +92,7 @@ func (d *ZPool) Schema(_ context.Context, _ datasource.SchemaRequest, resp *data
 }
 
 func (d *ZPool) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	data, err := providerdata.From(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
-		return
-	}
-	d.data = data
+	d.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *ZPool) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {

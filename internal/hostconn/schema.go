@@ -31,12 +31,13 @@ type attr struct {
 	intV     []validator.Int64
 }
 
-var portValidators = []validator.Int64{int64validator.Between(1, 65535)}
+// PortValidators accept a TCP or UDP port number.
+var PortValidators = []validator.Int64{int64validator.Between(1, 65535)}
 
 var sshAttrs = []attr{
 	{name: "host", kind: kString, onlyHost: true, desc: "Address or DNS name of the host. Required in a resource's or data source's `ssh` block.",
 		strV: []validator.String{stringvalidator.LengthAtLeast(1)}},
-	{name: "port", kind: kInt, desc: "SSH port. Defaults to the provider's `ssh.port`, then 22.", intV: portValidators},
+	{name: "port", kind: kInt, desc: "SSH port. Defaults to the provider's `ssh.port`, then 22.", intV: PortValidators},
 	{name: "user", kind: kString, desc: "User to log in as. Defaults to the provider's `ssh.user`, then `root`. Non-root users need `sudo = true` for privileged operations."},
 	{name: "private_key", kind: kString, sensitive: true, desc: "Private key (PEM or OpenSSH format, the key's content, not a path; use `file()` to read one). Passphrase-protected keys must go through `agent` instead."},
 	{name: "password", kind: kString, sensitive: true, desc: "Password for password or keyboard-interactive authentication. Prefer keys."},
@@ -52,7 +53,7 @@ var sshAttrs = []attr{
 
 var bastionAttrs = []attr{
 	{name: "host", kind: kString, desc: "Address or DNS name of the jump host.", strV: []validator.String{stringvalidator.LengthAtLeast(1)}},
-	{name: "port", kind: kInt, desc: "SSH port of the jump host. Defaults to 22.", intV: portValidators},
+	{name: "port", kind: kInt, desc: "SSH port of the jump host. Defaults to 22.", intV: PortValidators},
 	{name: "user", kind: kString, desc: "User on the jump host. Defaults to the target's user."},
 	{name: "private_key", kind: kString, sensitive: true, desc: "Private key for the jump host. Defaults to the target's key."},
 	{name: "password", kind: kString, sensitive: true, desc: "Password for the jump host. Defaults to the target's password."},

@@ -3,10 +3,12 @@
 package providerdata
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
@@ -30,6 +32,32 @@ func From(v any) (*Data, error) {
 		return nil, fmt.Errorf("expected *providerdata.Data, got %T; this is a bug in the provider", v)
 	}
 	return d, nil
+}
+
+// Configure is the body of every resource's and data source's Configure:
+// it converts the provider data and reports a provider bug otherwise.
+func Configure(v any, diags *diag.Diagnostics) *Data {
+	d, err := From(v)
+	if err != nil {
+		diags.AddError("Unexpected provider data", err.Error())
+	}
+	return d
+}
+
+// MaskSecrets hides the given secrets from every log message and field
+// logged with the returned context. Empty strings are ignored.
+func MaskSecrets(ctx context.Context, secrets ...string) context.Context {
+	var mask []string
+	for _, s := range secrets {
+		if s != "" {
+			mask = append(mask, s)
+		}
+	}
+	if len(mask) == 0 {
+		return ctx
+	}
+	ctx = tflog.MaskMessageStrings(ctx, mask...)
+	return tflog.MaskAllFieldValuesStrings(ctx, mask...)
 }
 
 // Conn returns the connection defaults, nil when the provider is not configured.

@@ -173,12 +173,7 @@ func (r *MetalLBPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 }
 
 func (r *MetalLBPool) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	data, err := providerdata.From(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
-		return
-	}
-	r.data = data
+	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 // ValidateConfig checks the addresses (syntax, overlaps within the pool)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -155,10 +154,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 		return schema.StringAttribute{Computed: true, PlanModifiers: computedStrPM,
 			Description: what + " as the BMC reports it; empty when it does not."}
 	}
-	serverSSH := hostconn.ResourceBlock()
-	serverSSH.Validators = nil
-	serverSSH.Description = "The netboot server, reached over SSH. Unset attributes fall back to the provider's `ssh` block."
-	serverSSH.MarkdownDescription = serverSSH.Description
+	serverSSH := optionalSSHBlock("The netboot server, reached over SSH. Unset attributes fall back to the provider's `ssh` block.")
 	resp.Schema = schema.Schema{
 		Description: "A physical machine: its power and boot device through its BMC (IPMI or Redfish, via bmclib), " +
 			"and its network boot configuration on a netboot server (iPXE script and pxelinux file named after its MAC, " +
@@ -195,7 +191,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 					"address": schema.StringAttribute{Optional: true, Description: "BMC host name or IP address. Required in the block.",
 						Validators: []validator.String{hostValidator{}}},
 					"port": schema.Int64Attribute{Optional: true, Description: "BMC port: default 623 (IPMI over LAN) or 443 (Redfish).",
-						Validators: []validator.Int64{int64validator.Between(1, 65535)}},
+						Validators: hostconn.PortValidators},
 					"username": schema.StringAttribute{Optional: true, Description: "BMC user."},
 					"password": schema.StringAttribute{Optional: true, Sensitive: true,
 						Description: "BMC password, kept (sensitive) in state so refresh can reach the BMC.",
@@ -266,7 +262,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 					"host": schema.StringAttribute{Optional: true, Description: "Address the reinstalled machine answers SSH on. Required in the block.",
 						Validators: []validator.String{hostValidator{}}},
 					"port": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(22), Description: "SSH port. Defaults to 22.",
-						Validators: []validator.Int64{int64validator.Between(1, 65535)}},
+						Validators: hostconn.PortValidators},
 					"timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultWaitForSSH),
 						Description: "How long to wait, e.g. `20m`. Defaults to " + defaultWaitForSSH + "; also bounded by the create/update timeout.",
 						Validators:  []validator.String{hostconn.DurationValidator()}},
@@ -278,12 +274,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 }
 
 func (r *Node) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	data, err := providerdata.From(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
-		return
-	}
-	r.data = data
+	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 // ValidateConfig checks what the schema cannot: which blocks go together,
@@ -512,10 +503,7 @@ func (r *Node) bmcClient(ctx context.Context, m *NodeModel, passwordWO string) (
 	if cfg.Protocol == "" {
 		cfg.Protocol = "auto"
 	}
-	if cfg.Password != "" {
-		ctx = tflog.MaskMessageStrings(ctx, cfg.Password)
-		ctx = tflog.MaskAllFieldValuesStrings(ctx, cfg.Password)
-	}
+	ctx = providerdata.MaskSecrets(ctx, cfg.Password)
 	cfg.Logger = func(msg string, fields map[string]any) { tflog.Debug(ctx, msg, fields) }
 	c, err := bmc.New(cfg)
 	if err != nil {
@@ -529,16 +517,12 @@ func (r *Node) pxeServer(p *NodePXEModel) (pxe.Server, diag.Diagnostics) {
 	if !p.Server.LocalDir.IsNull() {
 		return pxe.Server{Runner: remote.NewLocal(false)}, nil
 	}
-	var d *hostconn.Defaults
-	if r.data != nil {
-		d = &r.data.Defaults
-	}
-	runner, _, diags := hostconn.Connect(d, p.Server.SSH, path.Root("pxe").AtName("server").AtName("ssh"))
+	runner, _, diags := hostconn.Connect(r.data.Conn(), p.Server.SSH, path.Root("pxe").AtName("server").AtName("ssh"))
 	return pxe.Server{Runner: runner}, diags
 }
 
 // bmcDetail explains a BMC error with what the user can do.
-func bmcDetail(err error, c *bmc.Client) string {
+func bmcDetail(err error) string {
 	switch {
 	case bmc.IsAuth(err):
 		return err.Error() + "\n\nThe BMC refused the username or password. Check `bmc.username` and the password (resource or provider `bmc` block)."
@@ -549,15 +533,15 @@ func bmcDetail(err error, c *bmc.Client) string {
 }
 
 // refresh reads the node into m: power, boot override and inventory from
-// the BMC, the PXE files from the netboot server. readBMC is false when no
-// password is available (write-only password and none in the provider).
+// the BMC, the PXE files from the netboot server. c is nil when the BMC is
+// not read (no bmc block, or a write-only password and none in the provider).
 func (r *Node) refresh(ctx context.Context, m *NodeModel, c *bmc.Client, diags *diag.Diagnostics) {
 	name := m.Name.ValueString()
 	m.ID = m.Name
 	if c != nil {
 		state, err := c.PowerState(ctx)
 		if err != nil {
-			diags.AddError("Unable to read power state of node "+name, bmcDetail(err, c))
+			diags.AddError("Unable to read power state of node "+name, bmcDetail(err))
 			return
 		}
 		m.PowerState = types.StringValue(state)
@@ -568,7 +552,7 @@ func (r *Node) refresh(ctx context.Context, m *NodeModel, c *bmc.Client, diags *
 		if b := m.Boot; b != nil && b.Persistent.ValueBool() {
 			o, err := c.BootOverride(ctx)
 			if err != nil {
-				diags.AddError("Unable to read boot override of node "+name, bmcDetail(err, c))
+				diags.AddError("Unable to read boot override of node "+name, bmcDetail(err))
 				return
 			}
 			switch {
@@ -726,7 +710,7 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		(prior == nil || pxeChanged || !m.ReprovisionTrigger.Equal(prior.ReprovisionTrigger))
 	if b := m.Boot; b != nil && (prior == nil || prior.Boot == nil || !bootEqual(b, prior.Boot)) {
 		if err := c.SetBootDevice(ctx, b.Device.ValueString(), b.Persistent.ValueBool(), b.EFI.ValueBool()); err != nil {
-			diags.AddError(fmt.Sprintf("Unable to set boot device of node %s", name), bmcDetail(err, c))
+			diags.AddError(fmt.Sprintf("Unable to set boot device of node %s", name), bmcDetail(err))
 			return
 		}
 		tflog.Info(ctx, "set boot device", map[string]any{"node": name, "device": b.Device.ValueString(), "persistent": b.Persistent.ValueBool()})
@@ -737,7 +721,7 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		}
 	} else if want := m.Power.ValueString(); want != "" {
 		if err := r.setPower(ctx, c, want); err != nil {
-			diags.AddError(fmt.Sprintf("Unable to power %s node %s", want, name), bmcDetail(err, c))
+			diags.AddError(fmt.Sprintf("Unable to power %s node %s", want, name), bmcDetail(err))
 			return
 		}
 	}
@@ -786,7 +770,7 @@ func (r *Node) reprovision(ctx context.Context, m *NodeModel, c *bmc.Client, dia
 	name := m.Name.ValueString()
 	efi := m.Boot != nil && m.Boot.EFI.ValueBool()
 	if err := c.SetBootDevice(ctx, "pxe", false, efi); err != nil {
-		diags.AddError("Unable to set PXE boot to reprovision node "+name, bmcDetail(err, c))
+		diags.AddError("Unable to set PXE boot to reprovision node "+name, bmcDetail(err))
 		return false
 	}
 	state, err := c.PowerState(ctx)
@@ -798,7 +782,7 @@ func (r *Node) reprovision(ctx context.Context, m *NodeModel, c *bmc.Client, dia
 		}
 	}
 	if err != nil {
-		diags.AddError("Unable to restart node "+name+" to reprovision it", bmcDetail(err, c))
+		diags.AddError("Unable to restart node "+name+" to reprovision it", bmcDetail(err))
 		return false
 	}
 	tflog.Info(ctx, "node restarted into PXE to reprovision it", map[string]any{"node": name, "was": state})
@@ -939,7 +923,7 @@ func (r *Node) Delete(ctx context.Context, req resource.DeleteRequest, resp *res
 		}
 		defer func() { _ = c.Close(ctx) }()
 		if err := r.setPower(ctx, c, "off"); err != nil {
-			resp.Diagnostics.AddError("Unable to power off node "+name, bmcDetail(err, c))
+			resp.Diagnostics.AddError("Unable to power off node "+name, bmcDetail(err))
 		}
 	}
 }

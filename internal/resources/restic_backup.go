@@ -28,7 +28,6 @@ import (
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/systemd"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfrestic"
 )
@@ -163,12 +162,7 @@ func (r *ResticBackup) ConfigValidators(context.Context) []resource.ConfigValida
 }
 
 func (r *ResticBackup) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	data, err := providerdata.From(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
-		return
-	}
-	r.data = data
+	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 func listStrings(ctx context.Context, l types.List, diags *diag.Diagnostics) []string {
@@ -313,13 +307,9 @@ func (r *ResticBackup) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-func (r *ResticBackup) manager(m *ResticBackupModel) (systemd.Manager, remote.Runner, diag.Diagnostics) {
-	var def *hostconn.Defaults
-	if r.data != nil {
-		def = &r.data.Defaults
-	}
-	runner, _, diags := hostconn.Connect(def, m.SSH, path.Root("ssh"))
-	return systemd.Manager{Runner: runner}, runner, diags
+func (r *ResticBackup) manager(m *ResticBackupModel) (systemd.Manager, diag.Diagnostics) {
+	runner, _, diags := hostconn.Connect(r.data.Conn(), m.SSH, path.Root("ssh"))
+	return systemd.Manager{Runner: runner}, diags
 }
 
 func rfc3339(t time.Time) types.String {
@@ -395,7 +385,7 @@ func (r *ResticBackup) write(ctx context.Context, plan, config planGetter, prior
 	defer cancel()
 	name := m.Name.ValueString()
 	summary := fmt.Sprintf("Unable to %s restic backup %s", action, name)
-	mgr, _, cd := r.manager(&m)
+	mgr, cd := r.manager(&m)
 	diags.Append(cd...)
 	if diags.HasError() {
 		return
@@ -455,7 +445,7 @@ func (r *ResticBackup) Read(ctx context.Context, req resource.ReadRequest, resp 
 	}
 	ctx, cancel := context.WithTimeout(ctx, resticBackupReadTimeout)
 	defer cancel()
-	mgr, _, diags := r.manager(&m)
+	mgr, diags := r.manager(&m)
 	resp.Diagnostics.Append(diags...)
 	if diags.HasError() {
 		return
@@ -482,7 +472,7 @@ func (r *ResticBackup) Delete(ctx context.Context, req resource.DeleteRequest, r
 	resp.Diagnostics.Append(diags...)
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	mgr, _, diags := r.manager(&m)
+	mgr, diags := r.manager(&m)
 	resp.Diagnostics.Append(diags...)
 	if diags.HasError() {
 		return

@@ -80,11 +80,12 @@ func (r *ResticRepo) Metadata(_ context.Context, req resource.MetadataRequest, r
 	resp.TypeName = req.ProviderTypeName + "_restic_repo"
 }
 
-// resticSSHBlock is the optional ssh block of the restic types.
-func resticSSHBlock() schema.SingleNestedBlock {
+// optionalSSHBlock is a resource's ssh block where it may be omitted
+// (restic then runs locally; a netboot server may be a local directory).
+func optionalSSHBlock(desc string) schema.SingleNestedBlock {
 	b := hostconn.ResourceBlock()
 	b.Validators = nil
-	b.Description, b.MarkdownDescription = tfrestic.SSHDesc, tfrestic.SSHDesc
+	b.Description, b.MarkdownDescription = desc, desc
 	return b
 }
 
@@ -128,7 +129,7 @@ func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 			"a repository that exists with another password is an error, never re-initialized. Destroy forgets it unless `destroy_data` is set.",
 		Attributes: attrs,
 		Blocks: map[string]schema.Block{
-			"ssh": resticSSHBlock(),
+			"ssh": optionalSSHBlock(tfrestic.SSHDesc),
 			"check": schema.SingleNestedBlock{
 				Description: "Run `restic check` on create (and on refresh with `check_on_refresh`).",
 				Attributes: map[string]schema.Attribute{
@@ -148,12 +149,7 @@ func (r *ResticRepo) ConfigValidators(context.Context) []resource.ConfigValidato
 }
 
 func (r *ResticRepo) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	data, err := providerdata.From(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
-		return
-	}
-	r.data = data
+	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 // writeOnlyProbe is a password that cannot be the repository's: with a

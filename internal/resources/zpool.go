@@ -167,12 +167,7 @@ func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *reso
 }
 
 func (r *ZPool) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	data, err := providerdata.From(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Unexpected provider data", err.Error())
-		return
-	}
-	r.data = data
+	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 // specsOf reads the vdev blocks; known is false while any part of them is

@@ -69,12 +69,8 @@ func Client(ctx context.Context, d *providerdata.Data, m *AccessModel, password 
 	if m.SSH == nil {
 		runner = remote.NewLocal(false)
 	} else {
-		var def *hostconn.Defaults
-		if d != nil {
-			def = &d.Defaults
-		}
 		var cd diag.Diagnostics
-		runner, _, cd = hostconn.Connect(def, m.SSH, path.Root("ssh"))
+		runner, _, cd = hostconn.Connect(d.Conn(), m.SSH, path.Root("ssh"))
 		diags.Append(cd...)
 		if diags.HasError() {
 			return ctx, nil, diags
@@ -88,20 +84,13 @@ func Client(ctx context.Context, d *providerdata.Data, m *AccessModel, password 
 
 // Mask hides the repository's secrets from every log line of ctx.
 func Mask(ctx context.Context, r restic.Repo) context.Context {
-	secrets := []string{}
-	if r.Password != "" {
-		secrets = append(secrets, r.Password)
-	}
+	secrets := []string{r.Password}
 	for _, v := range r.Env {
 		if len(v) >= 4 {
 			secrets = append(secrets, v)
 		}
 	}
-	if len(secrets) == 0 {
-		return ctx
-	}
-	ctx = tflog.MaskMessageStrings(ctx, secrets...)
-	return tflog.MaskAllFieldValuesStrings(ctx, secrets...)
+	return providerdata.MaskSecrets(ctx, secrets...)
 }
 
 // Explain adds what the user can do to a restic error.
