@@ -2,9 +2,11 @@ package testbed
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -94,5 +96,58 @@ func buildGoBinary(ctx context.Context, b goBinary, binDir, bin string, logf fun
 		return fmt.Errorf("installing %s: %w", b.label, err)
 	}
 	logf("built %s in %s", b.label, time.Since(start).Round(time.Second))
+	return nil
+}
+
+// writeModuleWrapper writes a module named name in dir that requires
+// module@v<version> and imports pkg from a tools file, with the go directive
+// of the upstream go.mod. Requiring only that module makes `go mod tidy`
+// select exactly the dependency versions upstream's own go.mod lists, as
+// `go install` would. `go install` cannot honour upstream's replace
+// directives for a dependency, so keep chooses which of them the wrapper
+// repeats (nil: none).
+func writeModuleWrapper(ctx context.Context, goBin, dir, name, module, version, pkg string,
+	keep func(replaces []string) ([]string, error)) error {
+	mod := module + "@v" + version
+	out, err := runGo(ctx, goBin, dir, "mod", "download", "-json", mod)
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", mod, err)
+	}
+	var info struct{ GoMod, Error string }
+	if err := json.Unmarshal(out, &info); err != nil {
+		return fmt.Errorf("parsing `go mod download` output for %s: %w", mod, err)
+	}
+	if info.Error != "" || info.GoMod == "" {
+		return fmt.Errorf("downloading %s: %s", mod, info.Error)
+	}
+	upstream, err := os.ReadFile(info.GoMod)
+	if err != nil {
+		return fmt.Errorf("reading go.mod of %s: %w", mod, err)
+	}
+	goVersion, replaces := parseGoMod(upstream)
+	if goVersion == "" {
+		return fmt.Errorf("go.mod of %s has no go directive", mod)
+	}
+	var kept []string
+	if keep != nil {
+		if kept, err = keep(replaces); err != nil {
+			return fmt.Errorf("go.mod of %s: %w", mod, err)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "module %s\n\ngo %s\n\nrequire %s v%s\n", name, goVersion, module, version)
+	if len(kept) > 0 {
+		b.WriteString("\n")
+	}
+	for _, r := range kept {
+		fmt.Fprintf(&b, "replace %s\n", r)
+	}
+	tools := "//go:build tools\n\npackage tools\n\nimport _ \"" + pkg + "\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("writing wrapper go.mod: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tools.go"), []byte(tools), 0o644); err != nil {
+		return fmt.Errorf("writing wrapper tools.go: %w", err)
+	}
 	return nil
 }

@@ -122,44 +122,10 @@ func kubeVersionLDFlags() string {
 // replaces every staging module that Kubernetes' go.mod points at
 // ./staging/... by its published release of the same module path.
 func writeKubeWrapper(ctx context.Context, goBin, dir string) error {
-	mod := kubernetesModule + "@v" + KubernetesVersion
-	out, err := runGo(ctx, goBin, dir, "mod", "download", "-json", mod)
-	if err != nil {
-		return fmt.Errorf("downloading %s: %w", mod, err)
-	}
-	var info struct{ GoMod, Error string }
-	if err := json.Unmarshal(out, &info); err != nil {
-		return fmt.Errorf("parsing `go mod download` output for %s: %w", mod, err)
-	}
-	if info.Error != "" || info.GoMod == "" {
-		return fmt.Errorf("downloading %s: %s", mod, info.Error)
-	}
-	upstream, err := os.ReadFile(info.GoMod)
-	if err != nil {
-		return fmt.Errorf("reading go.mod of %s: %w", mod, err)
-	}
-	goVersion, replaces := parseGoMod(upstream)
-	if goVersion == "" {
-		return fmt.Errorf("go.mod of %s has no go directive", mod)
-	}
-	staging, err := stagingReplaces(replaces, "v0."+strings.SplitN(KubernetesVersion, ".", 2)[1])
-	if err != nil {
-		return fmt.Errorf("go.mod of %s: %w", mod, err)
-	}
-
-	var b strings.Builder
-	fmt.Fprintf(&b, "module kubewrap\n\ngo %s\n\nrequire %s v%s\n\n", goVersion, kubernetesModule, KubernetesVersion)
-	for _, r := range staging {
-		fmt.Fprintf(&b, "replace %s\n", r)
-	}
-	tools := "//go:build tools\n\npackage tools\n\nimport _ \"" + kubeAPIServerPackage + "\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("writing wrapper go.mod: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tools.go"), []byte(tools), 0o644); err != nil {
-		return fmt.Errorf("writing wrapper tools.go: %w", err)
-	}
-	return nil
+	return writeModuleWrapper(ctx, goBin, dir, "kubewrap", kubernetesModule, KubernetesVersion, kubeAPIServerPackage,
+		func(replaces []string) ([]string, error) {
+			return stagingReplaces(replaces, "v0."+strings.SplitN(KubernetesVersion, ".", 2)[1])
+		})
 }
 
 // stagingReplaces turns the "k8s.io/x => ./staging/src/k8s.io/x" replace

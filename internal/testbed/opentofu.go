@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -70,44 +69,18 @@ func EnsureOpenTofu(ctx context.Context, logf func(string, ...any)) (string, err
 // the replace directives of OpenTofu's own go.mod, which `go install` cannot
 // honour for a dependency. The go directive is copied from OpenTofu as well.
 func writeTofuWrapper(ctx context.Context, goBin, dir string, logf func(string, ...any)) error {
-	mod := openTofuModule + "@v" + OpenTofuVersion
-	out, err := runGo(ctx, goBin, dir, "mod", "download", "-json", mod)
-	if err != nil {
-		return fmt.Errorf("downloading %s: %w", mod, err)
-	}
-	var info struct{ GoMod, Error string }
-	if err := json.Unmarshal(out, &info); err != nil {
-		return fmt.Errorf("parsing `go mod download` output for %s: %w", mod, err)
-	}
-	if info.Error != "" || info.GoMod == "" {
-		return fmt.Errorf("downloading %s: %s", mod, info.Error)
-	}
-	upstream, err := os.ReadFile(info.GoMod)
-	if err != nil {
-		return fmt.Errorf("reading go.mod of %s: %w", mod, err)
-	}
-	goVersion, replaces := parseGoMod(upstream)
-	if goVersion == "" {
-		return fmt.Errorf("go.mod of %s has no go directive", mod)
-	}
-
-	var b strings.Builder
-	fmt.Fprintf(&b, "module tofuwrap\n\ngo %s\n\nrequire %s v%s\n\n", goVersion, openTofuModule, OpenTofuVersion)
-	for _, r := range replaces {
-		if isLocalReplace(r) {
-			logf("ignoring OpenTofu's local replace %q", r)
-			continue
-		}
-		fmt.Fprintf(&b, "replace %s\n", r)
-	}
-	tools := "//go:build tools\n\npackage tools\n\nimport _ \"" + openTofuModule + "/cmd/tofu\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("writing wrapper go.mod: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tools.go"), []byte(tools), 0o644); err != nil {
-		return fmt.Errorf("writing wrapper tools.go: %w", err)
-	}
-	return nil
+	return writeModuleWrapper(ctx, goBin, dir, "tofuwrap", openTofuModule, OpenTofuVersion, openTofuModule+"/cmd/tofu",
+		func(replaces []string) ([]string, error) {
+			var kept []string
+			for _, r := range replaces {
+				if isLocalReplace(r) {
+					logf("ignoring OpenTofu's local replace %q", r)
+					continue
+				}
+				kept = append(kept, r)
+			}
+			return kept, nil
+		})
 }
 
 // parseGoMod extracts the go directive and the replace directives (without

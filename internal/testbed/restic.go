@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"debug/elf"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -81,7 +80,7 @@ func EnsureRestic(ctx context.Context, logf func(string, ...any)) (string, error
 		pkg:     resticModule + "/cmd/restic",
 		ldflags: "-s -w",
 		writeWrapper: func(ctx context.Context, goBin, dir string, _ func(string, ...any)) error {
-			return writeModuleWrapper(ctx, goBin, dir, "resticwrap", resticModule, ResticVersion, resticModule+"/cmd/restic")
+			return writeModuleWrapper(ctx, goBin, dir, "resticwrap", resticModule, ResticVersion, resticModule+"/cmd/restic", nil)
 		},
 		verify: func(ctx context.Context, bin string) error {
 			return verifyStaticVersion(ctx, bin, []string{"version"}, "restic "+ResticVersion+" ")
@@ -101,7 +100,7 @@ func EnsureRestServer(ctx context.Context, logf func(string, ...any)) (string, e
 		pkg:     restServerModule + "/cmd/rest-server",
 		ldflags: "-s -w",
 		writeWrapper: func(ctx context.Context, goBin, dir string, _ func(string, ...any)) error {
-			return writeModuleWrapper(ctx, goBin, dir, "restserverwrap", restServerModule, RestServerVersion, restServerModule+"/cmd/rest-server")
+			return writeModuleWrapper(ctx, goBin, dir, "restserverwrap", restServerModule, RestServerVersion, restServerModule+"/cmd/rest-server", nil)
 		},
 		verify: func(ctx context.Context, bin string) error {
 			return verifyStaticVersion(ctx, bin, []string{"--version"}, "rest-server "+RestServerVersion+" ")
@@ -115,42 +114,6 @@ func DebianRestic() (string, error) {
 		return "", fmt.Errorf("Debian's restic is needed at %s (package restic; run scripts/install-deps): %w", DebianResticPath, err)
 	}
 	return DebianResticPath, nil
-}
-
-// writeModuleWrapper writes a module in dir that requires module@v<version>
-// and imports pkg from a tools file, with the go directive of the upstream
-// go.mod. Requiring only that module makes `go mod tidy` select exactly the
-// dependency versions upstream's own go.mod lists, as `go install` would.
-func writeModuleWrapper(ctx context.Context, goBin, dir, name, module, version, pkg string) error {
-	mod := module + "@v" + version
-	out, err := runGo(ctx, goBin, dir, "mod", "download", "-json", mod)
-	if err != nil {
-		return fmt.Errorf("downloading %s: %w", mod, err)
-	}
-	var info struct{ GoMod, Error string }
-	if err := json.Unmarshal(out, &info); err != nil {
-		return fmt.Errorf("parsing `go mod download` output for %s: %w", mod, err)
-	}
-	if info.Error != "" || info.GoMod == "" {
-		return fmt.Errorf("downloading %s: %s", mod, info.Error)
-	}
-	upstream, err := os.ReadFile(info.GoMod)
-	if err != nil {
-		return fmt.Errorf("reading go.mod of %s: %w", mod, err)
-	}
-	goVersion, _ := parseGoMod(upstream)
-	if goVersion == "" {
-		return fmt.Errorf("go.mod of %s has no go directive", mod)
-	}
-	gomod := fmt.Sprintf("module %s\n\ngo %s\n\nrequire %s v%s\n", name, goVersion, module, version)
-	tools := "//go:build tools\n\npackage tools\n\nimport _ \"" + pkg + "\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
-		return fmt.Errorf("writing wrapper go.mod: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tools.go"), []byte(tools), 0o644); err != nil {
-		return fmt.Errorf("writing wrapper tools.go: %w", err)
-	}
-	return nil
 }
 
 // verifyStaticVersion checks that bin is a statically linked executable and
