@@ -128,20 +128,16 @@ func (d *ResticSnapshots) Read(ctx context.Context, req datasource.ReadRequest, 
 	// while: wait for it rather than failing the plan.
 	ctx, cancel := context.WithTimeout(ctx, snapshotsLockWait)
 	defer cancel()
-	var snaps []restic.Snapshot
-	var err error
-	for delay := 2 * time.Second; ; delay = min(2*delay, 15*time.Second) {
-		snaps, err = c.Snapshots(ctx, f)
-		if !restic.IsLocked(err) {
-			break
-		}
+	snaps, err := c.Snapshots(ctx, f)
+wait:
+	for delay := 2 * time.Second; restic.IsLocked(err); delay = min(2*delay, 15*time.Second) {
 		tflog.Info(ctx, "restic repository is locked, waiting", map[string]any{"repository": restic.RedactRepository(repo)})
 		select {
 		case <-ctx.Done():
+			break wait // report the lock, not the deadline
 		case <-time.After(delay):
-			continue
 		}
-		break
+		snaps, err = c.Snapshots(ctx, f)
 	}
 	if err != nil {
 		resp.Diagnostics.AddError("Unable to list snapshots of restic repository "+repo, tfrestic.Explain(err, repo))
