@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,4 +215,90 @@ func unlockRepository(t *testing.T, bin, repo, password string) {
 	if err := c.Unlock(ctxT(t)); err != nil {
 		t.Fatalf("restic unlock: %v", err)
 	}
+}
+
+// TestAccResticRepo_remoteBackends creates repositories on the sftp and
+// rest-server backends through OpenTofu, for restic 0.18 and Debian's 0.14:
+// sftp through the testbed's sshd with restic's sftp.command (host key
+// verified), destroy_data removing the sftp repository through the sftp
+// subsystem; rest-server with authentication, its credentials in the
+// sensitive environment (0.18) or, for 0.14 which cannot read them from the
+// environment, in the URL.
+func TestAccResticRepo_remoteBackends(t *testing.T) {
+	sshd := acctest.SharedSSHD(t)
+	rest := startRestServerT(t)
+	sftpCmd := fmt.Sprintf("ssh -F /dev/null -i %s -p %d -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes root@%s -s sftp",
+		sshd.ClientKeyPath, sshd.Port, sshd.KnownHostsPath, sshd.Addr)
+	for version, bin := range resticBinaries(t) {
+		t.Run(version, func(t *testing.T) {
+			pw := secret(t)
+			repoPath := filepath.Join(t.TempDir(), "sftp-repo")
+			sftpRepo := "sftp:root@" + sshd.Addr + ":" + repoPath
+			restName := "tf-" + strings.NewReplacer(".", "-").Replace(version)
+			restRepo, restEnv := strings.Replace(rest.RepoURL(restName), rest.User+":"+rest.Password+"@", "", 1), fmt.Sprintf(
+				"  environment = { RESTIC_REST_USERNAME = %q, RESTIC_REST_PASSWORD = %q }\n", rest.User, rest.Password)
+			if version == "debian" {
+				restRepo, restEnv = rest.RepoURL(restName), ""
+			}
+			config := resticRepoConfig("sftp", bin, sftpRepo, pw, fmt.Sprintf("  options = { \"sftp.command\" = %q }\n  destroy_data = true\n  check {}", sftpCmd)) +
+				resticRepoConfig("rest", bin, restRepo, pw, restEnv+"  check {}")
+			ids := func(s *terraform.State) error {
+				for label, repo := range map[string]restic.Repo{
+					"sftp": {Repository: sftpRepo, Password: pw, Options: map[string]string{"sftp.command": sftpCmd}},
+					"rest": {Repository: rest.RepoURL(restName), Password: pw},
+				} {
+					id, err := repoID(t, bin, repo)
+					if err != nil {
+						return fmt.Errorf("the %s repository does not open with restic: %v", label, err)
+					}
+					if got := s.RootModule().Resources["homelab_restic_repo."+label].Primary.Attributes["repository_id"]; got != id {
+						return fmt.Errorf("%s repository_id = %q, restic says %q", label, got, id)
+					}
+				}
+				return nil
+			}
+			resource.Test(t, resource.TestCase{
+				PreCheck:                 func() { acctest.PreCheck(t) },
+				ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+				CheckDestroy: func(*terraform.State) error {
+					// destroy_data removed the sftp repository on the server;
+					// the rest repository was only forgotten.
+					if _, err := os.Stat(repoPath); !os.IsNotExist(err) {
+						return fmt.Errorf("the sftp repository is still there after destroy (destroy_data = true): %v", err)
+					}
+					if _, err := os.Stat(filepath.Join(rest.DataDir(), restName, "config")); err != nil {
+						return fmt.Errorf("destroy removed the rest repository's data: %v", err)
+					}
+					return nil
+				},
+				Steps: []resource.TestStep{{
+					Config: config,
+					ConfigStateChecks: []statecheck.StateCheck{
+						statecheck.ExpectKnownValue("homelab_restic_repo.sftp", tfjsonpath.New("check_result"), knownvalue.StringExact("ok")),
+						statecheck.ExpectKnownValue("homelab_restic_repo.rest", tfjsonpath.New("check_result"), knownvalue.StringExact("ok")),
+						statecheck.ExpectKnownValue("homelab_restic_repo.rest", tfjsonpath.New("snapshot_count"), knownvalue.Int64Exact(0)),
+					},
+					Check: ids,
+				}, {
+					Config: config,
+					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectEmptyPlan()}},
+				}},
+			})
+		})
+	}
+}
+
+// startRestServerT starts a rest-server with authentication for the test.
+func startRestServerT(t *testing.T) *testbed.RestServer {
+	t.Helper()
+	acctest.PreCheck(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	s, err := testbed.StartRestServer(ctx, t.TempDir(), testbed.RestServerOptions{User: "backup", Password: secret(t), Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("starting rest-server: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	return s
 }

@@ -541,18 +541,21 @@ func (c *Client) IsRepository(ctx context.Context, p string) (bool, error) {
 }
 
 // RemoveRepository deletes the client's repository with everything in it.
-// The repository must be a local path on the runner's host (an sftp
-// repository is removed with a client whose runner is the sftp host and
-// whose repository is the path there), and the directory must have a
-// repository's layout (see IsRepository): anything else is refused.
-// When nothing is at the path, the error matches IsNotExist.
+// The repository must be a local path on the runner's host or an sftp:
+// location (removed through the sftp subsystem, from the runner's host, with
+// the ssh command restic uses), and it must have a repository's layout (see
+// IsRepository): anything else is refused. When nothing is at a local path,
+// the error matches IsNotExist.
 func (c *Client) RemoveRepository(ctx context.Context) error {
 	if c.Runner == nil {
 		return errors.New("restic: no runner")
 	}
+	if loc, ok := parseSFTP(c.Repo.Repository); ok {
+		return c.removeSFTPRepository(ctx, loc)
+	}
 	local, ok := localPath(c.Repo.Repository)
 	if !ok {
-		return fmt.Errorf("restic: refusing to remove %s: only a repository on a local path of the runner's host (%s) can be removed; for sftp, use a client whose runner is the sftp host",
+		return fmt.Errorf("restic: refusing to remove %s: only a repository on a local path of the runner's host (%s) or an sftp repository can be removed",
 			RedactRepository(c.Repo.Repository), c.Runner)
 	}
 	p, err := checkRepoPath(local)

@@ -223,8 +223,9 @@ func TestRepositoryLayout(t *testing.T) {
 	if _, err := sftp.IsRepository(ctx, ""); err == nil {
 		t.Error("IsRepository of an sftp repository without a path accepted")
 	}
-	if err := sftp.RemoveRepository(ctx); err == nil || !strings.Contains(err.Error(), "sftp") {
-		t.Errorf("RemoveRepository of sftp: %v", err)
+	rel := &Client{Runner: local, Repo: Repo{Repository: "sftp:root@nas:srv/r"}}
+	if err := rel.RemoveRepository(ctx); err == nil || !strings.Contains(err.Error(), "not absolute") {
+		t.Errorf("RemoveRepository of a relative sftp path: %v", err)
 	}
 	rest := &Client{Runner: local, Repo: Repo{Repository: "rest:http://u:" + secretHTTP + "@h/"}}
 	if err := rest.RemoveRepository(ctx); err == nil {

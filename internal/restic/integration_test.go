@@ -247,9 +247,6 @@ func TestIntegrationSFTP(t *testing.T) {
 		if _, err := c.IsRepository(ctx, ""); err == nil {
 			t.Error("IsRepository of an sftp location without a path accepted")
 		}
-		if err := c.RemoveRepository(ctx); err == nil {
-			t.Error("RemoveRepository of an sftp location accepted")
-		}
 		onHost := &Client{Runner: ssh, Repo: Repo{Repository: path}}
 		if ok, err := onHost.IsRepository(ctx, ""); err != nil || !ok {
 			t.Errorf("IsRepository over SSH: %v, %v", ok, err)
@@ -266,8 +263,21 @@ func TestIntegrationSFTP(t *testing.T) {
 			t.Errorf("wrong password over SSH: %v", err)
 		}
 
-		if err := onHost.RemoveRepository(ctx); err != nil {
+		// Removed through the sftp subsystem with restic's sftp.command,
+		// after the layout check; a directory that is not a repository is
+		// refused and kept.
+		notRepo := filepath.Join(dir, "src")
+		if err := withRepo(c, "sftp:root@"+sshd.Addr+":"+notRepo).RemoveRepository(ctx); err == nil || !strings.Contains(err.Error(), "not a restic repository") {
+			t.Errorf("RemoveRepository of an sftp directory that is no repository: %v", err)
+		}
+		if _, err := os.Stat(notRepo); err != nil {
+			t.Errorf("the refused directory is gone: %v", err)
+		}
+		if err := c.RemoveRepository(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := os.Stat(path); !os.IsNotExist(err) {
+			t.Errorf("sftp repository still there after removal: %v", err)
 		}
 		if ok, err := onHost.IsRepository(ctx, ""); err != nil || ok {
 			t.Errorf("IsRepository after removal: %v, %v", ok, err)
