@@ -20,7 +20,7 @@ import (
 
 // Descriptions of the access attributes, shared by every schema flavour.
 const (
-	RepositoryDesc   = "The repository in restic's own syntax: a path, `sftp:user@host:/path`, `rest:http(s)://host/path/`, `s3:...`, `b2:...`. " +
+	RepositoryDesc = "The repository in restic's own syntax: a path, `sftp:user@host:/path`, `rest:http(s)://host/path/`, `s3:...`, `b2:...`. " +
 		"It is stored in state in clear text: keep rest-server credentials out of the URL and put them in `environment` as `RESTIC_REST_USERNAME` and `RESTIC_REST_PASSWORD` (restic 0.17 and later)."
 	SSHDesc          = "Where restic runs, over SSH. Omit to run restic on the machine running Terraform. Unset attributes fall back to the provider's `ssh` block."
 	PasswordDesc     = "Repository password. Passed to restic on its standard input, never on the command line."
