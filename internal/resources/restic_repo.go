@@ -119,7 +119,7 @@ func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 	attrs["snapshot_count"] = schema.Int64Attribute{Computed: true,
 		Description: "Number of snapshots in the repository when it was last read (listing them takes restic's shared lock, so a repository locked by a running prune is reported as locked)."}
 	attrs["destroy_data"] = schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
-		Description: "On destroy, delete the repository's data too (only for a local path on the host restic runs on, after checking it is a restic repository). By default destroy only forgets the repository."}
+		Description: "On destroy, delete the repository's data too: only a local path on the host restic runs on, or an `sftp:` repository (removed through the sftp subsystem with the ssh command restic uses, `sftp.command` included; needs OpenSSH's `sftp` client on that host), after checking it is a restic repository. Other backends are refused. By default destroy only forgets the repository."}
 	attrs["check_on_refresh"] = schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 		Description: "Run the `check` on every refresh too, not only on create."}
 	attrs["check_result"] = schema.StringAttribute{Computed: true,
@@ -333,6 +333,6 @@ func (r *ResticRepo) Delete(ctx context.Context, req resource.DeleteRequest, res
 	repo := m.Repository.ValueString()
 	if err := c.RemoveRepository(ctx); err != nil {
 		resp.Diagnostics.AddError("Unable to delete restic repository "+repo,
-			err.Error()+"\n\nOnly a local path on the host restic runs on is deleted, after checking it is a restic repository. Set destroy_data = false to only forget it.")
+			err.Error()+"\n\nOnly a local path on the host restic runs on or an sftp repository is deleted, after checking it is a restic repository. Set destroy_data = false to only forget it.")
 	}
 }
