@@ -140,6 +140,114 @@ output "tank" {
   }
 }
 
+# --- Backups: restic on the ZFS VM into the lab's rest-server -------------
+
+variable "restic_repository" {
+  description = "The lab's rest-server repository, as the ZFS VM reaches it (no credentials in the URL)."
+  type        = string
+}
+
+variable "restic_rest_user" {
+  description = "rest-server user."
+  type        = string
+}
+
+variable "restic_rest_password" {
+  description = "rest-server password."
+  type        = string
+  sensitive   = true
+}
+
+variable "restic_password" {
+  description = "Password of the lab's restic repository."
+  type        = string
+  sensitive   = true
+}
+
+locals {
+  zfs_ssh = {
+    host             = var.zfs_ssh_host
+    port             = var.zfs_ssh_port
+    private_key      = file(var.zfs_private_key_file)
+    known_hosts_file = var.zfs_known_hosts_file
+  }
+  rest_credentials = {
+    RESTIC_REST_USERNAME = var.restic_rest_user
+    RESTIC_REST_PASSWORD = var.restic_rest_password
+  }
+}
+
+# Created with `restic init` on the first apply, adopted afterwards.
+resource "homelab_restic_repo" "lab" {
+  ssh {
+    host             = local.zfs_ssh.host
+    port             = local.zfs_ssh.port
+    private_key      = local.zfs_ssh.private_key
+    known_hosts_file = local.zfs_ssh.known_hosts_file
+  }
+  repository  = var.restic_repository
+  password    = var.restic_password
+  environment = local.rest_credentials
+  check {}
+}
+
+# Hourly backup of the media dataset (systemd timer on the VM), one run
+# during apply so that the repository has a snapshot right away:
+#   systemctl list-timers 'homelab-restic-*'   (on the VM)
+resource "homelab_restic_backup" "media" {
+  name = "media"
+  ssh {
+    host             = local.zfs_ssh.host
+    port             = local.zfs_ssh.port
+    private_key      = local.zfs_ssh.private_key
+    known_hosts_file = local.zfs_ssh.known_hosts_file
+  }
+  repository  = homelab_restic_repo.lab.repository
+  password    = var.restic_password
+  environment = local.rest_credentials
+
+  paths    = ["/${homelab_zfs_dataset.media.name}"] # its default mountpoint
+  tags     = ["lab", "media"]
+  schedule = "hourly"
+  keep {
+    hourly = 24
+    daily  = 7
+  }
+  prune   = true
+  run_now = true
+}
+
+data "homelab_restic_snapshots" "media" {
+  ssh {
+    host             = local.zfs_ssh.host
+    port             = local.zfs_ssh.port
+    private_key      = local.zfs_ssh.private_key
+    known_hosts_file = local.zfs_ssh.known_hosts_file
+  }
+  repository  = homelab_restic_backup.media.repository
+  password    = var.restic_password
+  environment = local.rest_credentials
+  tags        = ["media"]
+}
+
+check "media_backup_fresh" {
+  assert {
+    condition     = data.homelab_restic_snapshots.media.latest_age_seconds != null && data.homelab_restic_snapshots.media.latest_age_seconds < 7200
+    error_message = "The newest snapshot of the media dataset is older than two hours."
+  }
+}
+
+output "backups" {
+  description = "The lab's restic repository and backup schedule as the provider reads them."
+  value = {
+    repository_id = homelab_restic_repo.lab.repository_id
+    next_run      = homelab_restic_backup.media.next_run
+    last_result   = homelab_restic_backup.media.last_result
+    snapshots     = length(data.homelab_restic_snapshots.media.snapshots)
+    latest        = data.homelab_restic_snapshots.media.latest_time
+  }
+}
+
 # --- Kubernetes: a real kube-apiserver + etcd with MetalLB's CRDs ----------
 
 variable "kubeconfig_path" {

@@ -175,6 +175,10 @@ type RestServerOptions struct {
 	User, Password string
 	// Logf receives progress messages (building rest-server) and may be nil.
 	Logf func(string, ...any)
+	// Detach makes rest-server outlive this process (used by the demo lab).
+	// Otherwise it is a child of this process, killed by Stop or when this
+	// process dies.
+	Detach bool
 }
 
 // RestServer is a running rest-server serving repositories under Dir/data.
@@ -226,7 +230,7 @@ func StartRestServer(ctx context.Context, dir string, opts RestServerOptions) (*
 	}
 	ctx, cancel := context.WithTimeout(ctx, restServerStartTimeout)
 	defer cancel()
-	if err := s.launch(ctx, addr, opts.NoAuth); err != nil {
+	if err := s.launch(ctx, addr, opts.NoAuth, opts.Detach); err != nil {
 		return nil, fmt.Errorf("starting rest-server in %s: %w", s.Dir, err)
 	}
 	return s, nil
@@ -281,7 +285,7 @@ func prepareRestServer(dir string, opts RestServerOptions) (*RestServer, error) 
 }
 
 // launch starts rest-server and waits until it is ready.
-func (s *RestServer) launch(ctx context.Context, addr string, noAuth bool) error {
+func (s *RestServer) launch(ctx context.Context, addr string, noAuth, detach bool) error {
 	logFile, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("creating rest-server log: %w", err)
@@ -300,8 +304,12 @@ func (s *RestServer) launch(ctx context.Context, addr string, noAuth bool) error
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.Dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// See launch in sshd.go for the caveat of Pdeathsig with threads.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if detach {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	} else {
+		// See launch in sshd.go for the caveat of Pdeathsig with threads.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("running %s: %w", s.bin, err)
 	}
@@ -386,6 +394,10 @@ func (s *RestServer) RepoURL(name string) string {
 	}
 	return "rest:" + u.String()
 }
+
+// Exe is the rest-server executable the instance runs (resolved, as
+// /proc/PID/exe names it).
+func (s *RestServer) Exe() string { return s.bin }
 
 // DataDir returns the directory holding the repositories: repository name
 // lives in DataDir()/name.

@@ -16,18 +16,23 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/testbed"
 )
 
@@ -59,6 +64,7 @@ type peer interface {
 var labPeers = []peer{
 	sshHost{name: "storage"},
 	zfsHost{name: "zfs", disks: 6},
+	backupServer{name: "backup"},
 	kubeAPI{name: "kube"},
 	bmcHost{name: "bmc"},
 }
@@ -487,6 +493,11 @@ func (h zfsHost) Start(ctx context.Context, dir string) (peerRecord, error) {
 	if err != nil {
 		return peerRecord{}, err
 	}
+	// The storage box backs itself up with restic, installed the way a
+	// user would put a release binary in place.
+	if err := installRestic(ctx, vm, logf); err != nil {
+		return peerRecord{}, errors.Join(err, vm.Stop())
+	}
 	return peerRecord{
 		Name:      h.name,
 		Kind:      "zfs-vm",
@@ -612,5 +623,71 @@ func (b bmcHost) Start(ctx context.Context, dir string) (peerRecord, error) {
 			"netboot_dir":  netboot,
 		},
 		Connect: fmt.Sprintf("ipmitool -I lanplus -H %s -p %d -U %s -P %s chassis status", sim.Host, sim.Port, sim.User, sim.Password),
+	}, nil
+}
+
+// installRestic puts the testbed's restic build on the VM as
+// /usr/local/bin/restic.
+func installRestic(ctx context.Context, vm *testbed.ZFSVM, logf func(string, ...any)) error {
+	bin, err := testbed.EnsureRestic(ctx, logf)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(bin)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	pool := remote.NewPool(nil)
+	defer pool.Close()
+	r, err := pool.Runner(remote.Config{Host: vm.SSHHost, Port: vm.SSHPort, User: "root",
+		PrivateKey: string(vm.PrivateKeyPEM), KnownHostsFile: vm.KnownHostsPath})
+	if err != nil {
+		return err
+	}
+	if err := r.Upload(ctx, "/usr/local/bin/restic", f, 0o755); err != nil {
+		return fmt.Errorf("installing restic on the ZFS VM: %w", err)
+	}
+	return nil
+}
+
+// backupServer is the lab's backup target: a detached rest-server with
+// authentication on loopback, which the ZFS VM reaches through qemu's user
+// network at 10.0.2.2 (the host's loopback as the guest sees it).
+type backupServer struct {
+	name string
+}
+
+// Name implements peer.
+func (b backupServer) Name() string { return b.name }
+
+// qemuHostAddr is the host's loopback as a qemu user-network guest reaches it.
+const qemuHostAddr = "10.0.2.2"
+
+// Start implements peer.
+func (b backupServer) Start(ctx context.Context, dir string) (peerRecord, error) {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...)
+	}
+	s, err := testbed.StartRestServer(ctx, dir, testbed.RestServerOptions{User: "lab", Detach: true, Logf: logf})
+	if err != nil {
+		return peerRecord{}, err
+	}
+	pw := make([]byte, 16)
+	_, _ = rand.Read(pw)
+	return peerRecord{
+		Name:      b.name,
+		Kind:      "rest-server",
+		Endpoint:  net.JoinHostPort(s.Host, strconv.Itoa(s.Port)),
+		Dir:       s.Dir,
+		Processes: []processRecord{{PID: s.PID, Exe: s.Exe()}},
+		Files:     map[string]string{"rest_server_log": s.LogPath, "repositories": s.DataDir()},
+		Vars: map[string]any{
+			"restic_repository":    fmt.Sprintf("rest:http://%s/lab/", net.JoinHostPort(qemuHostAddr, strconv.Itoa(s.Port))),
+			"restic_rest_user":     s.User,
+			"restic_rest_password": s.Password,
+			"restic_password":      hex.EncodeToString(pw),
+		},
+		Connect: fmt.Sprintf("curl -u %s:%s %s/lab/config", s.User, s.Password, s.URL),
 	}, nil
 }
