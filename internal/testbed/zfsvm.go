@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,6 +72,12 @@ const (
 	qemuImgBinary = "qemu-img"
 	// zfsVMHost is where the guest's SSH port is forwarded.
 	zfsVMHost = "127.0.0.1"
+	// zfsVMDefaultName is the image's hostname and qemu's default -name.
+	zfsVMDefaultName = "zfs-lab"
+	// lanTapFD is the descriptor of the LAN tap in qemu (ExtraFiles[0]) and
+	// lanNICID the qemu id of the LAN NIC.
+	lanTapFD = 3
+	lanNICID = "nic1"
 	// zfsVMBootTimeout caps waiting for a booted guest (about 25 s under TCG
 	// on an idle machine) when ctx allows longer.
 	zfsVMBootTimeout = 5 * time.Minute
@@ -480,6 +487,9 @@ func containsField(list, v string) bool {
 type ZFSVMOptions struct {
 	// Disks is the number of data disks, 6 by default (at most 16).
 	Disks int
+	// NoDisks gives the VM no data disks at all (Disks must be 0), e.g. for
+	// the nodes of a cluster. Reset then only restores the links.
+	NoDisks bool
 	// DiskSize is the size of each sparse raw data disk, "1G" by default
 	// (a number with an optional K, M, G or T suffix, powers of 1024).
 	DiskSize string
@@ -487,6 +497,17 @@ type ZFSVMOptions struct {
 	MemoryMB int
 	// CPUs is the number of guest CPUs, 2 by default.
 	CPUs int
+	// Name is qemu's -name and, when set, the guest's hostname (written to
+	// /etc/hostname and /etc/hosts once SSH works). By default the guest
+	// keeps the image's hostname, "zfs-lab".
+	Name string
+	// LAN, when set, adds a second NIC (eth1 in the guest, on a tap of the
+	// LAN's bridge, with a stable locally administered MAC derived from
+	// LANAddr) and configures LANAddr on it once SSH works, persistently
+	// (/etc/network/interfaces). LANAddr is then required: an address of
+	// the LAN such as LAN.Addr(i). The LAN must outlive the VM.
+	LAN     *LAN
+	LANAddr string
 	// Detach makes qemu outlive this process (used by the demo lab).
 	// Otherwise it is a child of this process, killed by Stop or when this
 	// process dies.
@@ -497,7 +518,7 @@ type ZFSVMOptions struct {
 
 // withDefaults fills in zero fields.
 func (o ZFSVMOptions) withDefaults() ZFSVMOptions {
-	if o.Disks == 0 {
+	if o.Disks == 0 && !o.NoDisks {
 		o.Disks = 6
 	}
 	if o.DiskSize == "" {
@@ -543,11 +564,19 @@ type ZFSVM struct {
 	// /proc/PID/exe names it, for ProcessAlive and TerminateProcess).
 	PID      int
 	QEMUPath string
+	// Name is the guest's hostname ("zfs-lab" unless ZFSVMOptions.Name).
+	Name string
+	// LANAddr is the guest's address on ZFSVMOptions.LAN (on LANIf, "eth1")
+	// with prefix length LANPrefix; all empty or zero without a LAN.
+	LANAddr   string
+	LANIf     string
+	LANPrefix int
 
 	hostKey ssh.PublicKey
 	signer  ssh.Signer
 	detach  bool
 	exited  chan struct{} // closed when a non-detached qemu exits
+	lan     *LAN          // the LAN of the second NIC, or nil
 
 	sshMu  sync.Mutex
 	client *ssh.Client // shared by Run calls; nil until dialled
@@ -563,14 +592,15 @@ type ZFSVM struct {
 
 // StartZFSVM boots a ZFS VM with its files in dir (created if needed; any
 // previous disks there are replaced by empty ones) and waits until root can
-// log in over SSH, `zpool version` works and every data disk is visible.
+// log in over SSH, `zpool version` works and every data disk is visible;
+// then it sets the guest's hostname and LAN address if opts asks for them.
 // It builds the image first if needed (EnsureZFSImage). Booting takes about
 // 25 s under TCG. The wait is bounded by ctx and an internal timeout; on
 // failure the error quotes the guest's console. The caller must Stop the VM.
 func StartZFSVM(ctx context.Context, dir string, opts ZFSVMOptions) (*ZFSVM, error) {
 	opts = opts.withDefaults()
-	if opts.Disks < 1 || opts.Disks > maxDataDisks {
-		return nil, fmt.Errorf("ZFS VM: %d data disks requested, want 1..%d", opts.Disks, maxDataDisks)
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	diskSize, err := parseSize(opts.DiskSize)
 	if err != nil {
@@ -600,6 +630,28 @@ func StartZFSVM(ctx context.Context, dir string, opts ZFSVMOptions) (*ZFSVM, err
 		}
 	}
 }
+
+// validate checks options that withDefaults filled in.
+func (o ZFSVMOptions) validate() error {
+	switch {
+	case o.NoDisks && o.Disks != 0:
+		return fmt.Errorf("ZFS VM: NoDisks with %d data disks requested", o.Disks)
+	case !o.NoDisks && (o.Disks < 1 || o.Disks > maxDataDisks):
+		return fmt.Errorf("ZFS VM: %d data disks requested, want 1..%d", o.Disks, maxDataDisks)
+	case o.Name != "" && !hostnameRE.MatchString(o.Name):
+		return fmt.Errorf("ZFS VM: name %q is not a hostname (lower-case letters, digits and inner dashes, at most 63)", o.Name)
+	case o.LAN == nil && o.LANAddr != "":
+		return fmt.Errorf("ZFS VM: LANAddr %q without a LAN", o.LANAddr)
+	case o.LAN != nil:
+		if err := o.LAN.checkNodeAddr(o.LANAddr); err != nil {
+			return fmt.Errorf("ZFS VM: LANAddr: %w", err)
+		}
+	}
+	return nil
+}
+
+// hostnameRE matches a guest hostname: one DNS label.
+var hostnameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // checkZFSVMPrerequisites locates qemu and fails clearly when the VM
 // cannot run here. It returns qemu's resolved path.
@@ -633,7 +685,14 @@ func prepareZFSVM(ctx context.Context, dir string, img *ZFSImage, qemu string, o
 		Dir:            dir,
 		ConsoleLogPath: filepath.Join(dir, zfsVMConsoleLog),
 		QEMUPath:       qemu,
+		Name:           zfsVMDefaultName,
 		detach:         opts.Detach,
+	}
+	if opts.Name != "" {
+		v.Name = opts.Name
+	}
+	if opts.LAN != nil {
+		v.LANAddr, v.LANPrefix, v.lan = opts.LANAddr, opts.LAN.Prefix, opts.LAN
 	}
 	if len(v.QMPPath) > maxUnixSocketPath {
 		return nil, fmt.Errorf("ZFS VM dir %q is too long for a unix socket path", dir)
@@ -737,7 +796,11 @@ func (v *ZFSVM) boot(ctx context.Context, img *ZFSImage, opts ZFSVMOptions) erro
 	if err := v.launch(img, opts); err != nil {
 		return err
 	}
-	if err := v.waitReady(ctx); err != nil {
+	err = v.waitReady(ctx)
+	if err == nil {
+		err = v.configureGuest(ctx, opts)
+	}
+	if err != nil {
 		_ = TerminateProcess(v.PID, v.QEMUPath, zfsVMStopGrace)
 		v.waitExited()
 		v.PID = 0
@@ -749,7 +812,7 @@ func (v *ZFSVM) boot(ctx context.Context, img *ZFSImage, opts ZFSVMOptions) erro
 // qemuArgs is the qemu command line of the VM.
 func (v *ZFSVM) qemuArgs(img *ZFSImage, opts ZFSVMOptions) []string {
 	args := []string{
-		"-name", "zfs-lab",
+		"-name", v.Name,
 		"-accel", "tcg,thread=multi",
 		"-m", strconv.Itoa(opts.MemoryMB),
 		"-smp", strconv.Itoa(opts.CPUs),
@@ -771,10 +834,17 @@ func (v *ZFSVM) qemuArgs(img *ZFSImage, opts ZFSVMOptions) []string {
 				diskNodeName(i), qemuOptEscape(v.diskFile(i))),
 			"-device", "virtio-blk-pci,"+diskDeviceOpts(i))
 	}
-	return append(args,
+	args = append(args,
 		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:%s:%d-:22", v.SSHHost, v.SSHPort),
 		// No option ROM: the kernel is booted directly, never over PXE.
-		"-device", "virtio-net-pci,netdev=n0,id=nic0,romfile=",
+		"-device", "virtio-net-pci,netdev=n0,id=nic0,romfile=")
+	if v.lan != nil {
+		// Added after nic0, so the guest names it eth1.
+		args = append(args,
+			"-netdev", fmt.Sprintf("tap,id=n1,fd=%d", lanTapFD),
+			"-device", "virtio-net-pci,netdev=n1,id="+lanNICID+",mac="+lanMAC(v.LANAddr)+",romfile=")
+	}
+	return append(args,
 		"-device", "virtio-rng-pci",
 		"-qmp", "unix:"+qemuOptEscape(v.QMPPath)+",server=on,wait=off",
 	)
@@ -801,6 +871,16 @@ func (v *ZFSVM) launch(img *ZFSImage, opts ZFSVMOptions) error {
 	cmd := exec.Command(v.QEMUPath, v.qemuArgs(img, opts)...)
 	cmd.Dir = v.Dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if v.lan != nil {
+		// qemu gets the tap as fd 3 (lanTapFD); this copy is closed once
+		// qemu has its own.
+		tap, _, err := v.lan.OpenTap()
+		if err != nil {
+			return err
+		}
+		defer tap.Close()
+		cmd.ExtraFiles = []*os.File{tap}
+	}
 	if v.detach {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	} else {
@@ -826,7 +906,10 @@ func (v *ZFSVM) launch(img *ZFSImage, opts ZFSVMOptions) error {
 // version` works and every data disk is visible. It fails early when qemu
 // exits.
 func (v *ZFSVM) waitReady(ctx context.Context) error {
-	probe := "zpool version >/dev/null && " + diskTestScript(v.Disks, "-b")
+	probe := "zpool version >/dev/null"
+	if len(v.Disks) > 0 {
+		probe += " && " + diskTestScript(v.Disks, "-b")
+	}
 	var lastErr error
 	for {
 		if !ProcessAlive(v.PID, "") {
@@ -841,6 +924,65 @@ func (v *ZFSVM) waitReady(ctx context.Context) error {
 		case <-time.After(bootPollInterval):
 		}
 	}
+}
+
+// configureGuest sets the hostname (opts.Name) and configures the LAN NIC
+// (found by its MAC) with LANAddr, now and for later boots.
+func (v *ZFSVM) configureGuest(ctx context.Context, opts ZFSVMOptions) error {
+	if opts.Name == "" && v.lan == nil {
+		return nil
+	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	out, err := v.Run(ctx, guestConfigScript(opts.Name, v.LANAddr, v.LANPrefix))
+	if err != nil {
+		return fmt.Errorf("configuring the guest: %w", err)
+	}
+	if v.lan != nil {
+		ifname, ok := strings.CutPrefix(strings.TrimSpace(out), "lan-if=")
+		if !ok || ifname == "" {
+			return fmt.Errorf("configuring the guest: unexpected output %q", out)
+		}
+		v.LANIf = ifname
+	}
+	return nil
+}
+
+// guestConfigScript is the guest side of configureGuest; it prints
+// "lan-if=<interface>" when it configured a LAN address.
+func guestConfigScript(name, lanAddr string, prefix int) string {
+	var b strings.Builder
+	b.WriteString("set -eu\n")
+	if name != "" {
+		hostLine := "127.0.1.1 " + name
+		if lanAddr != "" {
+			hostLine = lanAddr + " " + name
+		}
+		fmt.Fprintf(&b, `echo %[1]s >/etc/hostname
+hostname %[1]s
+cat >/etc/hosts <<'EOF'
+127.0.0.1 localhost
+%[2]s
+::1 localhost ip6-localhost ip6-loopback
+EOF
+`, name, hostLine)
+	}
+	if lanAddr != "" {
+		fmt.Fprintf(&b, `mac=%[1]s
+dev=
+for d in /sys/class/net/*; do
+  [ "$(cat "$d/address")" = "$mac" ] && dev=${d##*/}
+done
+[ -n "$dev" ] || { echo "no NIC with MAC $mac" >&2; exit 1; }
+ip addr flush dev "$dev"
+ip addr add %[2]s/%[3]d dev "$dev"
+ip link set "$dev" up
+grep -q "^iface $dev " /etc/network/interfaces ||
+  printf '\nauto %%s\niface %%s inet static\n    address %%s\n' "$dev" "$dev" %[2]s/%[3]d >>/etc/network/interfaces
+echo "lan-if=$dev"
+`, lanMAC(lanAddr), lanAddr, prefix)
+	}
+	return b.String()
 }
 
 // probe runs script once; connection failures drop the cached client.
@@ -1202,6 +1344,18 @@ func (v *ZFSVM) pluggedDisks(ctx context.Context) (map[int]bool, error) {
 	return plugged, nil
 }
 
+// SetLANLink sets the link state of the VM's LAN NIC (see SetLink), e.g. to
+// cut a cluster node off its peers while SSH keeps working.
+func (v *ZFSVM) SetLANLink(ctx context.Context, up bool) error {
+	if v.lan == nil {
+		return errors.New("ZFS VM has no LAN NIC")
+	}
+	if _, err := v.QMPExecute(ctx, "set_link", map[string]any{"name": lanNICID, "up": up}); err != nil {
+		return fmt.Errorf("setting ZFS VM LAN link up=%t: %w", up, err)
+	}
+	return nil
+}
+
 // SetLink sets the link state of the VM's NIC, like pulling its cable: with
 // the link down the forwarded SSH port still accepts TCP connections, but
 // nothing reaches the guest. Taking the link down also drops the shared SSH
@@ -1226,19 +1380,31 @@ func (v *ZFSVM) isLinkDown() bool {
 }
 
 // Reset returns the VM to a clean state between tests in a few seconds: the
-// link up, every data disk plugged in, no pool imported (each destroyed
+// links up, every data disk plugged in, no pool imported (each destroyed
 // with `zpool destroy -f`, suspended ones cleared first), no ZFS label of an
 // exported pool, no partition table or filesystem signature on any data
 // disk (every data disk is discarded, so it reads as zeros), ZED running,
 // the scan and raidz-expansion tunables at their defaults and an empty ZFS
 // event log. It then verifies that all Disks exist and hold nothing. Other
 // guest state (files, services, QMP settings such as I/O throttles) is
-// left as it is.
+// left as it is. A VM without data disks (NoDisks) only gets its links
+// (the LAN's too) up and a check that SSH works.
 func (v *ZFSVM) Reset(ctx context.Context) error {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
 	if err := v.SetLink(ctx, true); err != nil {
 		return fmt.Errorf("resetting ZFS VM: %w", err)
+	}
+	if v.lan != nil {
+		if err := v.SetLANLink(ctx, true); err != nil {
+			return fmt.Errorf("resetting ZFS VM: %w", err)
+		}
+	}
+	if len(v.Disks) == 0 {
+		if _, err := v.Run(ctx, "true"); err != nil {
+			return fmt.Errorf("resetting ZFS VM: %w", err)
+		}
+		return nil
 	}
 	plugged, err := v.pluggedDisks(ctx)
 	if err != nil {
