@@ -142,6 +142,7 @@ func (p *Provider) Resources(context.Context) []func() resource.Resource {
 		resources.NewNode,
 		resources.NewResticRepo,
 		resources.NewResticBackup,
+		resources.NewRKE2Cluster,
 	}
 }
 

@@ -1,0 +1,414 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Core object types used for cluster nodes.
+var (
+	NodesGVR      = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
+	NamespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	PodsGVR       = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+)
+
+// Taint is a node taint.
+type Taint struct {
+	Key, Value, Effect string
+}
+
+// String writes the taint the way kubelet's --register-with-taints and
+// RKE2's node-taint take it: key=value:Effect (key:Effect without a value).
+func (t Taint) String() string {
+	if t.Value == "" {
+		return t.Key + ":" + t.Effect
+	}
+	return t.Key + "=" + t.Value + ":" + t.Effect
+}
+
+var (
+	taintRe = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?)(=([-A-Za-z0-9_.]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$`)
+	// LabelKeyRe is a label key: an optional DNS-subdomain prefix and a name.
+	LabelKeyRe = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+	// LabelValueRe is a label value (possibly empty).
+	LabelValueRe = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`)
+)
+
+// ParseTaint reads key=value:Effect or key:Effect.
+func ParseTaint(s string) (Taint, error) {
+	m := taintRe.FindStringSubmatch(s)
+	if m == nil {
+		return Taint{}, fmt.Errorf("%q is not a taint: write key=value:Effect or key:Effect, with Effect NoSchedule, PreferNoSchedule or NoExecute", s)
+	}
+	return Taint{Key: m[1], Value: m[4], Effect: m[5]}, nil
+}
+
+// NodeInfo is what the provider reads of a Node.
+type NodeInfo struct {
+	Name           string
+	UID            string
+	Ready          bool
+	ReadyStatus    string // True, False, Unknown or "" (no condition yet)
+	ReadyReason    string
+	ReadyMessage   string
+	KubeletVersion string
+	Labels         map[string]string
+	Taints         []Taint
+	Unschedulable  bool
+	InternalIPs    []string
+}
+
+// Status is a short description of the node's readiness, for progress logs.
+func (n NodeInfo) Status() string {
+	s := "Ready=" + n.ReadyStatus
+	if n.ReadyStatus == "" {
+		s = "no Ready condition yet"
+	}
+	if n.ReadyReason != "" {
+		s += " (" + n.ReadyReason + ")"
+	}
+	if n.KubeletVersion != "" {
+		s += ", kubelet " + n.KubeletVersion
+	}
+	return s
+}
+
+// ParseNode reads a Node object.
+func ParseNode(u *unstructured.Unstructured) NodeInfo {
+	n := NodeInfo{Name: u.GetName(), UID: string(u.GetUID()), Labels: u.GetLabels()}
+	n.KubeletVersion, _, _ = unstructured.NestedString(u.Object, "status", "nodeInfo", "kubeletVersion")
+	n.Unschedulable, _, _ = unstructured.NestedBool(u.Object, "spec", "unschedulable")
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Ready" {
+			n.ReadyStatus, _ = m["status"].(string)
+			n.ReadyReason, _ = m["reason"].(string)
+			n.ReadyMessage, _ = m["message"].(string)
+			n.Ready = n.ReadyStatus == "True"
+		}
+	}
+	addrs, _, _ := unstructured.NestedSlice(u.Object, "status", "addresses")
+	for _, a := range addrs {
+		m, _ := a.(map[string]any)
+		if m["type"] == "InternalIP" {
+			if s, ok := m["address"].(string); ok {
+				n.InternalIPs = append(n.InternalIPs, s)
+			}
+		}
+	}
+	taints, _, _ := unstructured.NestedSlice(u.Object, "spec", "taints")
+	for _, t := range taints {
+		m, _ := t.(map[string]any)
+		var tt Taint
+		tt.Key, _ = m["key"].(string)
+		tt.Value, _ = m["value"].(string)
+		tt.Effect, _ = m["effect"].(string)
+		n.Taints = append(n.Taints, tt)
+	}
+	return n
+}
+
+// Nodes lists the cluster's nodes, sorted by name.
+func (c *Client) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	l, err := c.dyn.Resource(NodesGVR).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]NodeInfo, 0, len(l.Items))
+	for i := range l.Items {
+		out = append(out, ParseNode(&l.Items[i]))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Node reads one node; a missing node is an error matching IsNotFound.
+func (c *Client) Node(ctx context.Context, name string) (NodeInfo, error) {
+	u, err := c.dyn.Resource(NodesGVR).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return NodeInfo{}, err
+	}
+	return ParseNode(u), nil
+}
+
+// NamespaceUID returns the UID of a namespace; the UID of kube-system
+// identifies a cluster.
+func (c *Client) NamespaceUID(ctx context.Context, ns string) (string, error) {
+	u, err := c.dyn.Resource(NamespacesGVR).Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	return string(u.GetUID()), nil
+}
+
+// Cordon marks a node unschedulable (or schedulable again with on=false).
+func (c *Client) Cordon(ctx context.Context, name string, on bool) error {
+	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"unschedulable": on}})
+	_, err := c.dyn.Resource(NodesGVR).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+	return err
+}
+
+// DeleteNode deletes a Node object; a missing one is not an error.
+func (c *Client) DeleteNode(ctx context.Context, name string) error {
+	return c.Delete(ctx, NodesGVR, "", name)
+}
+
+// SetNodeMetadata makes the node carry labels (adding or changing them)
+// and taints (added, or replacing a taint of the same key and effect), and
+// removes the labels in dropLabels and the taints in dropTaints (by key
+// and effect) unless they are wanted. Everything else on the node is left
+// alone. The node is updated with optimistic concurrency, retried on
+// conflicts.
+func (c *Client) SetNodeMetadata(ctx context.Context, name string, labels map[string]string, dropLabels []string, taints, dropTaints []Taint) error {
+	for attempt := 0; ; attempt++ {
+		u, err := c.dyn.Resource(NodesGVR).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		changed := applyNodeMetadata(u, labels, dropLabels, taints, dropTaints)
+		if !changed {
+			return nil
+		}
+		_, err = c.dyn.Resource(NodesGVR).Update(ctx, u, metav1.UpdateOptions{FieldManager: FieldManager})
+		if err == nil || !apierrors.IsConflict(err) || attempt >= 5 {
+			return err
+		}
+	}
+}
+
+// applyNodeMetadata edits the object; it reports whether anything changed.
+func applyNodeMetadata(u *unstructured.Unstructured, labels map[string]string, dropLabels []string, taints, dropTaints []Taint) bool {
+	changed := false
+	cur := u.GetLabels()
+	if cur == nil {
+		cur = map[string]string{}
+	}
+	for _, k := range dropLabels {
+		if _, wanted := labels[k]; wanted {
+			continue
+		}
+		if _, ok := cur[k]; ok {
+			delete(cur, k)
+			changed = true
+		}
+	}
+	for k, v := range labels {
+		if old, ok := cur[k]; !ok || old != v {
+			cur[k] = v
+			changed = true
+		}
+	}
+	u.SetLabels(cur)
+
+	existing := ParseNode(u).Taints
+	same := func(a, b Taint) bool { return a.Key == b.Key && a.Effect == b.Effect }
+	var out []Taint
+	for _, t := range existing {
+		drop := false
+		for _, d := range dropTaints {
+			drop = drop || same(t, d)
+		}
+		for _, w := range taints {
+			drop = drop || same(t, w)
+		}
+		if !drop {
+			out = append(out, t)
+		}
+	}
+	out = append(out, taints...)
+	if !taintsEqual(existing, out) {
+		changed = true
+		list := make([]any, len(out))
+		for i, t := range out {
+			m := map[string]any{"key": t.Key, "effect": t.Effect}
+			if t.Value != "" {
+				m["value"] = t.Value
+			}
+			// Keep timeAdded of taints that stay as they were.
+			for _, raw := range existingTaintMaps(u) {
+				if raw["key"] == t.Key && raw["effect"] == t.Effect && fmt.Sprint(raw["value"]) == fmt.Sprint(m["value"]) {
+					if ta, ok := raw["timeAdded"]; ok {
+						m["timeAdded"] = ta
+					}
+				}
+			}
+			list[i] = m
+		}
+		if len(list) == 0 {
+			unstructured.RemoveNestedField(u.Object, "spec", "taints")
+		} else {
+			_ = unstructured.SetNestedSlice(u.Object, list, "spec", "taints")
+		}
+	}
+	return changed
+}
+
+func existingTaintMaps(u *unstructured.Unstructured) []map[string]any {
+	l, _, _ := unstructured.NestedSlice(u.Object, "spec", "taints")
+	out := make([]map[string]any, 0, len(l))
+	for _, e := range l {
+		if m, ok := e.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func taintsEqual(a, b []Taint) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	key := func(l []Taint) []string {
+		s := make([]string, len(l))
+		for i, t := range l {
+			s[i] = t.String()
+		}
+		sort.Strings(s)
+		return s
+	}
+	ka, kb := key(a), key(b)
+	for i := range ka {
+		if ka[i] != kb[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// PodRef names a pod by namespace, name and UID.
+type PodRef struct {
+	Namespace, Name, UID string
+}
+
+func (p PodRef) String() string { return p.Namespace + "/" + p.Name }
+
+// DrainablePods lists the pods on a node that a drain evicts: all but
+// mirror (static) pods, pods of DaemonSets and pods already terminating.
+func (c *Client) DrainablePods(ctx context.Context, node string) ([]PodRef, error) {
+	l, err := c.dyn.Resource(PodsGVR).Namespace("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		return nil, err
+	}
+	var out []PodRef
+	for i := range l.Items {
+		if p := &l.Items[i]; drainable(p) {
+			out = append(out, PodRef{Namespace: p.GetNamespace(), Name: p.GetName(), UID: string(p.GetUID())})
+		}
+	}
+	return out, nil
+}
+
+func drainable(p *unstructured.Unstructured) bool {
+	if _, mirror := p.GetAnnotations()["kubernetes.io/config.mirror"]; mirror {
+		return false
+	}
+	if p.GetDeletionTimestamp() != nil {
+		return false
+	}
+	for _, o := range p.GetOwnerReferences() {
+		if o.Kind == "DaemonSet" && o.Controller != nil && *o.Controller {
+			return false
+		}
+	}
+	return true
+}
+
+// Evict asks the API server to evict a pod (policy/v1 Eviction), which
+// honours PodDisruptionBudgets. A pod that is already gone is not an error.
+func (c *Client) Evict(ctx context.Context, p PodRef) error {
+	ev := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "policy/v1", "kind": "Eviction",
+		"metadata": map[string]any{"name": p.Name, "namespace": p.Namespace},
+	}}
+	_, err := c.dyn.Resource(PodsGVR).Namespace(p.Namespace).Create(ctx, ev, metav1.CreateOptions{}, "eviction")
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// IsEvictionBlocked reports an eviction refused for now (a disruption
+// budget would be violated): it is retried.
+func IsEvictionBlocked(err error) bool {
+	return err != nil && (apierrors.IsTooManyRequests(err) || strings.Contains(err.Error(), "disruption budget"))
+}
+
+// podGone reports whether the pod no longer exists (or was replaced by
+// another of the same name).
+func (c *Client) podGone(ctx context.Context, p PodRef) (bool, error) {
+	u, err := c.dyn.Resource(PodsGVR).Namespace(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return string(u.GetUID()) != p.UID, nil
+}
+
+// Drain cordons the node, evicts its pods (not DaemonSet or mirror pods)
+// and waits until they are gone, retrying evictions a disruption budget
+// refuses, until ctx ends. progress is told what is still running.
+func (c *Client) Drain(ctx context.Context, node string, progress func(msg string, fields map[string]any)) error {
+	if progress == nil {
+		progress = func(string, map[string]any) {}
+	}
+	if err := c.Cordon(ctx, node, true); err != nil {
+		return fmt.Errorf("cordoning node %s: %w", node, err)
+	}
+	pods, err := c.DrainablePods(ctx, node)
+	if err != nil {
+		return fmt.Errorf("listing the pods of node %s: %w", node, err)
+	}
+	delay := 500 * time.Millisecond
+	for len(pods) > 0 {
+		var left []PodRef
+		var blocked []string
+		for _, p := range pods {
+			if err := c.Evict(ctx, p); err != nil {
+				if IsEvictionBlocked(err) || IsUnreachable(err) {
+					left = append(left, p)
+					blocked = append(blocked, p.String()+": "+err.Error())
+					continue
+				}
+				return fmt.Errorf("evicting pod %s from node %s: %w", p, node, err)
+			}
+			gone, err := c.podGone(ctx, p)
+			if err != nil && !IsUnreachable(err) {
+				return fmt.Errorf("reading pod %s: %w", p, err)
+			}
+			if !gone {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		names := make([]string, len(left))
+		for i, p := range left {
+			names[i] = p.String()
+		}
+		progress("draining: waiting for pods to leave the node", map[string]any{"node": node, "pods": strings.Join(names, ", "), "blocked": strings.Join(blocked, "; ")})
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("draining node %s: pods still there when the time ran out: %s (%w)", node, strings.Join(names, ", "), ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*time.Second)
+		pods = left
+	}
+	progress("drained", map[string]any{"node": node})
+	return nil
+}

@@ -1,0 +1,1559 @@
+package resources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/kube"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/rke2"
+)
+
+var (
+	_ resource.Resource                     = (*RKE2Cluster)(nil)
+	_ resource.ResourceWithConfigure        = (*RKE2Cluster)(nil)
+	_ resource.ResourceWithConfigValidators = (*RKE2Cluster)(nil)
+	_ resource.ResourceWithValidateConfig   = (*RKE2Cluster)(nil)
+	_ resource.ResourceWithModifyPlan       = (*RKE2Cluster)(nil)
+)
+
+// Default timeouts of homelab_rke2_cluster. Bringing up a control plane
+// takes minutes on real hardware and longer on emulated machines; an
+// upgrade restarts every node in turn.
+const (
+	rke2CreateTimeout = 30 * time.Minute
+	rke2UpdateTimeout = 60 * time.Minute
+	rke2DeleteTimeout = 15 * time.Minute
+	// rke2ReadTimeout bounds one refresh (every node over SSH).
+	rke2ReadTimeout = 5 * time.Minute
+	// rke2DefaultInstallScript is RKE2's documented installer.
+	rke2DefaultInstallScript = "https://get.rke2.io"
+	// rke2Parallel bounds how many nodes are worked on at once.
+	rke2Parallel = 8
+)
+
+// RKE2Cluster is the homelab_rke2_cluster resource.
+type RKE2Cluster struct {
+	data *providerdata.Data
+}
+
+// NewRKE2Cluster returns the homelab_rke2_cluster resource.
+func NewRKE2Cluster() resource.Resource { return &RKE2Cluster{} }
+
+// RKE2ClusterModel is the resource's data.
+type RKE2ClusterModel struct {
+	ID                types.String     `tfsdk:"id"`
+	Version           types.String     `tfsdk:"version"`
+	Channel           types.String     `tfsdk:"channel"`
+	InstallScriptURL  types.String     `tfsdk:"install_script_url"`
+	APIEndpoint       types.String     `tfsdk:"api_endpoint"`
+	Token             types.String     `tfsdk:"token"`
+	TokenWO           types.String     `tfsdk:"token_wo"`
+	TokenWOVersion    types.String     `tfsdk:"token_wo_version"`
+	Config            types.Map        `tfsdk:"config"`
+	CNI               types.String     `tfsdk:"cni"`
+	Disable           types.List       `tfsdk:"disable"`
+	TLSSAN            types.List       `tfsdk:"tls_san"`
+	ClusterCIDR       types.String     `tfsdk:"cluster_cidr"`
+	ServiceCIDR       types.String     `tfsdk:"service_cidr"`
+	Manifests         types.Map        `tfsdk:"manifests"`
+	Drain             types.Bool       `tfsdk:"drain"`
+	KeepOnDestroy     types.Bool       `tfsdk:"keep_on_destroy"`
+	Kubeconfig        types.String     `tfsdk:"kubeconfig"`
+	CACertificate     types.String     `tfsdk:"ca_certificate"`
+	ClientCertificate types.String     `tfsdk:"client_certificate"`
+	ClientKey         types.String     `tfsdk:"client_key"`
+	ClusterID         types.String     `tfsdk:"cluster_id"`
+	Airgap            *RKE2AirgapModel `tfsdk:"airgap"`
+	Servers           []RKE2NodeModel  `tfsdk:"server"`
+	Agents            []RKE2NodeModel  `tfsdk:"agent"`
+	Timeouts          timeouts.Value   `tfsdk:"timeouts"`
+}
+
+// RKE2AirgapModel is the airgap block.
+type RKE2AirgapModel struct {
+	ArtifactsDir types.String `tfsdk:"artifacts_dir"`
+}
+
+// RKE2NodeModel is a server or agent block.
+type RKE2NodeModel struct {
+	Name             types.String       `tfsdk:"name"`
+	SSH              *hostconn.SSHModel `tfsdk:"ssh"`
+	Labels           types.Map          `tfsdk:"labels"`
+	Taints           types.List         `tfsdk:"taints"`
+	Config           types.Map          `tfsdk:"config"`
+	InstalledVersion types.String       `tfsdk:"installed_version"`
+	ConfigSHA256     types.String       `tfsdk:"config_sha256"`
+}
+
+func (r *RKE2Cluster) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_rke2_cluster"
+}
+
+func rke2NodeBlock(role string) schema.ListNestedBlock {
+	var desc string
+	if role == "server" {
+		desc = "A server (control plane and etcd). The first `server` block initializes the cluster; the others join it one at a time. " +
+			"Keep the first one first: it is the one without a `server:` join address. At least one is required."
+	} else {
+		desc = "An agent (worker). Agents join in parallel once the servers are up."
+	}
+	return schema.ListNestedBlock{
+		Description: desc,
+		NestedObject: schema.NestedBlockObject{
+			Attributes: map[string]schema.Attribute{
+				"name": schema.StringAttribute{Required: true,
+					Description: "Name of the node in the cluster (RKE2's `node-name`). Unique among all servers and agents; renaming a node removes it and joins a new one.",
+					Validators:  []validator.String{stringvalidator.RegexMatches(rke2NodeNameRe, "must be a DNS name: lowercase letters, digits, '-' and '.'"), stringvalidator.LengthAtMost(253)}},
+				"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType,
+					Description: "Node labels (RKE2's `node-label`). Set at registration and kept in line through the Kubernetes API when they change; labels removed here are removed from the node."},
+				"taints": schema.ListAttribute{Optional: true, ElementType: types.StringType,
+					Description: "Node taints as `key=value:Effect` or `key:Effect` (RKE2's `node-taint`). Set at registration and kept in line through the Kubernetes API when they change.",
+					Validators:  []validator.List{listvalidator.ValueStringsAre(taintValidator{})}},
+				"config": schema.MapAttribute{Optional: true, ElementType: types.StringType,
+					Description: "This node's own `config.yaml` keys (flag names without `--`), over the cluster-wide `config`; e.g. `{ \"node-ip\" = \"192.168.1.21\" }`. " +
+						"List flags take comma-separated values. `token`, `server`, `node-name`, `node-label` and `node-taint` are set by the provider and not allowed here."},
+				"installed_version": schema.StringAttribute{Computed: true,
+					Description: "RKE2 version the node reports (`rke2 --version`); empty when RKE2 is missing. A version changed out of band shows as a change in the plan, and apply installs the configured one again."},
+				"config_sha256": schema.StringAttribute{Computed: true,
+					Description: "`sha256:` of the node's `/etc/rancher/rke2/config.yaml` as found on the node, in canonical form and without the `token` key (no hash of the secret is stored). " +
+						"An out-of-band edit shows as a change in the plan; apply writes the file again and restarts that node only."},
+			},
+			Blocks: map[string]schema.Block{"ssh": hostconn.ResourceBlock()},
+		},
+	}
+}
+
+func (r *RKE2Cluster) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	useState := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
+	strList := func(desc string) schema.ListAttribute {
+		return schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: desc,
+			Validators: []validator.List{listvalidator.SizeAtLeast(1)}}
+	}
+	servers := rke2NodeBlock("server")
+	servers.Validators = []validator.List{listvalidator.IsRequired(), listvalidator.SizeAtLeast(1)}
+	resp.Schema = schema.Schema{
+		Description: "An RKE2 Kubernetes cluster installed over SSH on the `server` and `agent` nodes: `config.yaml` written (0600), RKE2 installed " +
+			"from airgap artifacts the provider uploads or with RKE2's online installer, `rke2-server`/`rke2-agent` enabled and started, and every node " +
+			"waited for until it is registered and Ready. Changing `version` upgrades node by node; nodes added join, nodes removed are drained, deleted and uninstalled; " +
+			"config changes restart only the nodes they affect. Destroy runs `rke2-uninstall.sh` on every node unless `keep_on_destroy` is set.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, Description: "The cluster ID (`cluster_id`).", PlanModifiers: useState},
+			"version": schema.StringAttribute{Optional: true,
+				Description: "RKE2 release to install, e.g. `v1.31.4+rke2r1`. Changing it is a rolling upgrade: servers one at a time, then agents, each drained (see `drain`), restarted and waited for Ready. Exactly one of `version` and `channel`.",
+				Validators:  []validator.String{stringvalidator.RegexMatches(rke2.VersionRe, "must be an RKE2 release such as v1.31.4+rke2r1")}},
+			"channel": schema.StringAttribute{Optional: true,
+				Description: "RKE2 release channel for the online installer (`stable`, `latest`, `v1.31`, ...), instead of `version`. The nodes then run whatever the channel pointed to when they were installed; not usable with `airgap`.",
+				Validators:  []validator.String{stringvalidator.RegexMatches(rke2.ChannelRe, "must be stable, latest, testing or a minor version such as v1.31")}},
+			"install_script_url": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(rke2DefaultInstallScript),
+				Description: "URL of RKE2's installer script, fetched by each node with `curl` when there is no `airgap` block. Defaults to " + rke2DefaultInstallScript + ". The nodes need internet access (or a mirror of the script and of RKE2's releases)."},
+			"api_endpoint": schema.StringAttribute{Optional: true, Computed: true,
+				Description: "DNS name or address (a VIP or load balancer in HA setups) the nodes join through (`https://<api_endpoint>:9345`) and the `kubeconfig` points at (`https://<api_endpoint>:6443`). " +
+					"It is added to every server's `tls-san`. Defaults to the first server's `node-ip` (from its `config`), else its `ssh.host`."},
+			"token": schema.StringAttribute{Computed: true, Sensitive: true, PlanModifiers: useState,
+				Description: "The cluster's shared secret, generated (32 random bytes, hex) when `token_wo` is not set. Null with `token_wo`."},
+			"token_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
+				Description: "Cluster token to initialize the first server with, write-only: never stored. Nodes joining later read the token from a server (`/var/lib/rancher/rke2/server/token`) over SSH. " +
+					"Used when the cluster is created; this resource does not rotate the token of a running cluster (`rke2 token rotate` does).",
+				Validators: []validator.String{stringvalidator.AlsoRequires(path.MatchRoot("token_wo_version")), stringvalidator.LengthAtLeast(16)}},
+			"token_wo_version": schema.StringAttribute{Optional: true,
+				Description: "Any string; set it with `token_wo`."},
+			"config": schema.MapAttribute{Optional: true, ElementType: types.StringType,
+				Description: "Cluster-wide `config.yaml` keys (RKE2 flag names without `--`) and their values, written to every node; server-only flags (such as `cni`, `disable`, `tls-san`, the CIDRs, " +
+					"`write-kubeconfig-mode`, `kube-apiserver-arg`, `etcd-*`) go to servers only, so changing one does not restart agents. List flags take comma-separated values. " +
+					"A node's own `config` wins. Keys the provider sets (`token`, `server`, `node-name`, `node-label`, `node-taint`) and keys of the typed attributes below are not allowed here."},
+			"cni":          schema.StringAttribute{Optional: true, Description: "CNI plugin (`canal`, `calico`, `cilium`, `none`, ...; RKE2's `cni`). Servers only. RKE2's default is canal."},
+			"disable":      strList("Bundled components not to deploy, e.g. `[\"rke2-ingress-nginx\"]` (RKE2's `disable`). Servers only."),
+			"tls_san":      strList("Extra names and addresses for the API server certificate (RKE2's `tls-san`); `api_endpoint` is always added. Servers only."),
+			"cluster_cidr": schema.StringAttribute{Optional: true, Description: "Pod network CIDR (RKE2's `cluster-cidr`, default 10.42.0.0/16). Servers only; set it before the cluster is created."},
+			"service_cidr": schema.StringAttribute{Optional: true, Description: "Service network CIDR (RKE2's `service-cidr`, default 10.43.0.0/16). Servers only; set it before the cluster is created."},
+			"manifests": schema.MapAttribute{Optional: true, Sensitive: true, ElementType: types.StringType,
+				Description: "Kubernetes manifests (name to YAML, multi-document allowed) written to `/var/lib/rancher/rke2/server/manifests/<name>.yaml` on every server, which RKE2 applies and re-applies when they change " +
+					"(e.g. MetalLB, cert-manager, kube-vip). Removing an entry deletes the file, not the objects. A file changed or deleted on a server shows as drift. Sensitive, as manifests often carry secrets.",
+				Validators: []validator.Map{manifestNamesValidator{}}},
+			"drain": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
+				Description: "Drain each node (cordon, evict its pods through the Eviction API, skipping DaemonSet and mirror pods) before upgrading it, and uncordon it once it is Ready again. " +
+					"Evictions a PodDisruptionBudget refuses are retried until `timeouts.update` runs out. A node that is alone in the cluster is not drained. Nodes being removed are always cordoned and drained."},
+			"keep_on_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				Description: "On destroy, leave RKE2 installed and running on every node and only forget the cluster. Defaults to false: destroy runs `rke2-uninstall.sh` on every node."},
+			"kubeconfig": schema.StringAttribute{Computed: true, Sensitive: true, PlanModifiers: useState,
+				Description: "Admin kubeconfig of the cluster (RKE2's `/etc/rancher/rke2/rke2.yaml` from the first server), with its server rewritten to `https://<api_endpoint>:6443`."},
+			"ca_certificate": schema.StringAttribute{Computed: true, PlanModifiers: useState,
+				Description: "PEM of the cluster CA that signs the API server's certificate."},
+			"client_certificate": schema.StringAttribute{Computed: true, PlanModifiers: useState,
+				Description: "PEM of the admin client certificate (`system:admin`, group `system:masters`)."},
+			"client_key": schema.StringAttribute{Computed: true, Sensitive: true, PlanModifiers: useState,
+				Description: "PEM of the admin client key."},
+			"cluster_id": schema.StringAttribute{Computed: true, PlanModifiers: useState,
+				Description: "UID of the cluster's `kube-system` namespace, which identifies the cluster."},
+		},
+		Blocks: map[string]schema.Block{
+			"server": servers,
+			"agent":  rke2NodeBlock("agent"),
+			"airgap": schema.SingleNestedBlock{
+				Description: "Install from airgap artifacts instead of the online installer: the provider uploads them from this machine to each node (into `" + rke2.StagingDir + "`, " +
+					"skipping files already there), checks them there with `sha256sum -c`, checks that they are the release `version` names, extracts the tarball under `/usr/local` " +
+					"and copies the images into `" + rke2.ImagesDir + "`. Requires `version`.",
+				Attributes: map[string]schema.Attribute{
+					"artifacts_dir": schema.StringAttribute{Optional: true,
+						Description: "Local directory holding the release's `rke2.linux-<arch>.tar.gz`, `rke2-images.linux-<arch>.tar.gz` and `sha256sum-<arch>.txt` (as published on RKE2's release page), " +
+							"for each architecture of the nodes. Required in the block. Changing `version` together with the directory's content is an upgrade."},
+				},
+			},
+			"timeouts": timeoutsBlock(ctx, rke2CreateTimeout, rke2UpdateTimeout, rke2DeleteTimeout),
+		},
+	}
+}
+
+var rke2NodeNameRe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+
+func (r *RKE2Cluster) ConfigValidators(context.Context) []resource.ConfigValidator {
+	return []resource.ConfigValidator{
+		resourcevalidator.ExactlyOneOf(path.MatchRoot("version"), path.MatchRoot("channel")),
+		resourcevalidator.Conflicting(path.MatchRoot("airgap"), path.MatchRoot("channel")),
+	}
+}
+
+func (r *RKE2Cluster) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
+}
+
+// typedKeys maps the typed attributes to their config.yaml keys.
+var typedKeys = map[string]string{"cni": "cni", "disable": "disable", "tls_san": "tls-san", "cluster_cidr": "cluster-cidr", "service_cidr": "service-cidr"}
+
+// ValidateConfig checks what the schema cannot: unique node names, keys
+// of the config maps, label syntax, airgap requirements.
+func (r *RKE2Cluster) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m RKE2ClusterModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if m.Airgap != nil {
+		if m.Airgap.ArtifactsDir.IsNull() {
+			resp.Diagnostics.AddAttributeError(path.Root("airgap").AtName("artifacts_dir"), "Missing artifacts directory",
+				"The `airgap` block needs `artifacts_dir`: the local directory holding the release's artifacts.")
+		}
+		if m.Version.IsNull() && !m.Channel.IsUnknown() {
+			resp.Diagnostics.AddAttributeError(path.Root("version"), "Airgap install needs a version",
+				"Airgap artifacts are one release: set `version` to it.")
+		}
+	}
+	// Keys of the cluster-wide map that a typed attribute or the provider sets.
+	set := map[string]bool{"cni": !m.CNI.IsNull(), "disable": !m.Disable.IsNull(), "tls_san": !m.TLSSAN.IsNull(),
+		"cluster_cidr": !m.ClusterCIDR.IsNull(), "service_cidr": !m.ServiceCIDR.IsNull()}
+	checkMap := func(at path.Path, mp types.Map, typed bool) {
+		if mp.IsNull() || mp.IsUnknown() {
+			return
+		}
+		for k := range mp.Elements() {
+			if rke2.IsManagedKey(k) {
+				resp.Diagnostics.AddAttributeError(at.AtMapKey(k), "Key set by the provider",
+					fmt.Sprintf("%q is written by the provider: use the node's `name`, `labels` and `taints`; the join address comes from `api_endpoint` and the token from `token`/`token_wo`. Remove it from this map.", k))
+				continue
+			}
+			if strings.HasPrefix(k, "-") || strings.ContainsAny(k, " =:") || k == "" {
+				resp.Diagnostics.AddAttributeError(at.AtMapKey(k), "Invalid config key",
+					fmt.Sprintf("%q is not an RKE2 flag name: write it without dashes in front, e.g. \"node-ip\".", k))
+				continue
+			}
+			if typed {
+				for a, key := range typedKeys {
+					if key == k && set[a] {
+						resp.Diagnostics.AddAttributeError(at.AtMapKey(k), "Key set twice",
+							fmt.Sprintf("%q is also set by the `%s` attribute: set it in one place.", k, a))
+					}
+				}
+			}
+		}
+	}
+	checkMap(path.Root("config"), m.Config, true)
+	seen := map[string]string{}
+	for _, g := range []struct {
+		block string
+		nodes []RKE2NodeModel
+	}{{"server", m.Servers}, {"agent", m.Agents}} {
+		for i, n := range g.nodes {
+			at := path.Root(g.block).AtListIndex(i)
+			resp.Diagnostics.Append(hostconn.Warnings(n.SSH, nil, at.AtName("ssh"))...)
+			checkMap(at.AtName("config"), n.Config, false)
+			if !n.Name.IsNull() && !n.Name.IsUnknown() {
+				name := n.Name.ValueString()
+				if prev, dup := seen[name]; dup {
+					resp.Diagnostics.AddAttributeError(at.AtName("name"), "Duplicate node name",
+						fmt.Sprintf("%q is also the name of %s: every server and agent needs its own name.", name, prev))
+				}
+				seen[name] = fmt.Sprintf("%s %d", g.block, i)
+			}
+			if !n.Labels.IsNull() && !n.Labels.IsUnknown() {
+				for k, v := range n.Labels.Elements() {
+					if !kube.LabelKeyRe.MatchString(k) {
+						resp.Diagnostics.AddAttributeError(at.AtName("labels").AtMapKey(k), "Invalid label key",
+							fmt.Sprintf("%q is not a Kubernetes label key (an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.').", k))
+					}
+					if s, ok := v.(types.String); ok && !s.IsUnknown() && !kube.LabelValueRe.MatchString(s.ValueString()) {
+						resp.Diagnostics.AddAttributeError(at.AtName("labels").AtMapKey(k), "Invalid label value",
+							fmt.Sprintf("%q is not a Kubernetes label value (up to 63 letters, digits, '-', '_' or '.').", s.ValueString()))
+					}
+				}
+			}
+		}
+	}
+}
+
+// taintValidator checks key=value:Effect.
+type taintValidator struct{}
+
+func (taintValidator) Description(context.Context) string {
+	return "must be a taint written key=value:Effect or key:Effect"
+}
+func (v taintValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+func (taintValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if _, err := kube.ParseTaint(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid taint", err.Error())
+	}
+}
+
+// manifestNamesValidator checks the manifest names (they become file names).
+type manifestNamesValidator struct{}
+
+func (manifestNamesValidator) Description(context.Context) string {
+	return "names must be lowercase letters, digits, '.', '_' and '-', not starting with rke2-"
+}
+func (v manifestNamesValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+func (manifestNamesValidator) ValidateMap(_ context.Context, req validator.MapRequest, resp *validator.MapResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	for k := range req.ConfigValue.Elements() {
+		switch {
+		case !rke2.ManifestNameRe.MatchString(k):
+			resp.Diagnostics.AddAttributeError(req.Path.AtMapKey(k), "Invalid manifest name",
+				fmt.Sprintf("%q becomes the file name %q: use lowercase letters, digits, '.', '_' and '-'.", k, k+".yaml"))
+		case strings.HasPrefix(k, "rke2-"):
+			resp.Diagnostics.AddAttributeError(req.Path.AtMapKey(k), "Reserved manifest name",
+				fmt.Sprintf("%q would replace one of RKE2's own manifests (rke2-*.yaml); choose another name.", k))
+		}
+	}
+}
+
+// knownStrings returns a map's entries; known is false while the map or
+// one of its values is unknown.
+func knownStrings(m types.Map) (map[string]string, bool) {
+	if m.IsUnknown() {
+		return nil, false
+	}
+	out := map[string]string{}
+	for k, v := range m.Elements() {
+		s, ok := v.(types.String)
+		if !ok || s.IsUnknown() {
+			return nil, false
+		}
+		if !s.IsNull() {
+			out[k] = s.ValueString()
+		}
+	}
+	return out, true
+}
+
+// knownList returns a list's strings; known is false while it is unknown.
+func knownList(l types.List) ([]string, bool) {
+	if l.IsUnknown() {
+		return nil, false
+	}
+	var out []string
+	for _, v := range l.Elements() {
+		s, ok := v.(types.String)
+		if !ok || s.IsUnknown() {
+			return nil, false
+		}
+		out = append(out, s.ValueString())
+	}
+	return out, true
+}
+
+// defaultEndpoint is the first server's node-ip, else its ssh host.
+func (m *RKE2ClusterModel) defaultEndpoint() (string, bool) {
+	if len(m.Servers) == 0 {
+		return "", false
+	}
+	s := m.Servers[0]
+	cfg, ok := knownStrings(s.Config)
+	if !ok {
+		return "", false
+	}
+	if ip := strings.TrimSpace(strings.Split(cfg[rke2.KeyNodeIP], ",")[0]); ip != "" {
+		return ip, true
+	}
+	if s.SSH == nil || s.SSH.Host.IsUnknown() || s.SSH.Host.IsNull() {
+		return "", false
+	}
+	return s.SSH.Host.ValueString(), true
+}
+
+// clusterInputs are the cluster-wide values every node's config depends on.
+type clusterInputs struct {
+	endpoint string
+	cluster  map[string]string
+	typed    rke2.Config
+}
+
+func (m *RKE2ClusterModel) inputs() (clusterInputs, bool) {
+	var in clusterInputs
+	if m.APIEndpoint.IsUnknown() || m.APIEndpoint.IsNull() {
+		return in, false
+	}
+	in.endpoint = m.APIEndpoint.ValueString()
+	var ok bool
+	if in.cluster, ok = knownStrings(m.Config); !ok {
+		return in, false
+	}
+	in.typed = rke2.Config{}
+	for _, s := range []struct {
+		key string
+		v   types.String
+	}{{"cni", m.CNI}, {"cluster-cidr", m.ClusterCIDR}, {"service-cidr", m.ServiceCIDR}} {
+		if s.v.IsUnknown() {
+			return in, false
+		}
+		if !s.v.IsNull() {
+			in.typed[s.key] = s.v.ValueString()
+		}
+	}
+	for _, l := range []struct {
+		key string
+		v   types.List
+	}{{"disable", m.Disable}, {"tls-san", m.TLSSAN}} {
+		vals, ok := knownList(l.v)
+		if !ok {
+			return in, false
+		}
+		if len(vals) > 0 {
+			in.typed[l.key] = vals
+		}
+	}
+	return in, true
+}
+
+// spec is a node's config without its token; known is false while any
+// input is unknown.
+func (in clusterInputs) spec(role rke2.Role, n *RKE2NodeModel, first bool) (rke2.NodeSpec, bool) {
+	s := rke2.NodeSpec{Role: role, Cluster: in.cluster, ServerTyped: in.typed, ExtraSANs: []string{in.endpoint}}
+	if n.Name.IsUnknown() {
+		return s, false
+	}
+	s.Name = n.Name.ValueString()
+	if !first {
+		s.JoinURL = rke2.JoinURL(in.endpoint)
+	}
+	var ok bool
+	if s.Labels, ok = knownStrings(n.Labels); !ok {
+		return s, false
+	}
+	if s.Taints, ok = knownList(n.Taints); !ok {
+		return s, false
+	}
+	if s.Node, ok = knownStrings(n.Config); !ok {
+		return s, false
+	}
+	return s, true
+}
+
+// plannedHash is the config_sha256 a node will have once apply wrote its config.
+func plannedHash(s rke2.NodeSpec) (string, error) {
+	return rke2.HashRendered(rke2.Build(s))
+}
+
+// serversChanging reports whether apply would restart, add or remove a
+// server, or move the API endpoint.
+func serversChanging(state, plan *RKE2ClusterModel) bool {
+	if !state.APIEndpoint.Equal(plan.APIEndpoint) || len(state.Servers) != len(plan.Servers) {
+		return true
+	}
+	for i := range plan.Servers {
+		p, s := &plan.Servers[i], &state.Servers[i]
+		if !p.Name.Equal(s.Name) || !p.InstalledVersion.Equal(s.InstalledVersion) || !p.ConfigSHA256.Equal(s.ConfigSHA256) {
+			return true
+		}
+	}
+	return false
+}
+
+func modelNames(nodes []RKE2NodeModel) string {
+	var s []string
+	for _, n := range nodes {
+		s = append(s, n.Name.ValueString())
+	}
+	return strings.Join(s, ", ")
+}
+
+func nodesByName(nodes []RKE2NodeModel) map[string]*RKE2NodeModel {
+	out := map[string]*RKE2NodeModel{}
+	for i := range nodes {
+		out[nodes[i].Name.ValueString()] = &nodes[i]
+	}
+	return out
+}
+
+// ModifyPlan fills in the default api_endpoint and plans each node's
+// installed_version and config_sha256 from the configuration, so a node
+// whose version or config.yaml was changed out of band (recorded by Read)
+// shows as a change.
+func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return
+	}
+	var plan RKE2ClusterModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	var state *RKE2ClusterModel
+	if !req.State.Raw.IsNull() {
+		state = &RKE2ClusterModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
+	var cfgEndpoint, cfgTokenVersion types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("api_endpoint"), &cfgEndpoint)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("token_wo_version"), &cfgTokenVersion)...)
+	if cfgEndpoint.IsNull() {
+		if ep, ok := plan.defaultEndpoint(); ok {
+			plan.APIEndpoint = types.StringValue(ep)
+		} else {
+			plan.APIEndpoint = types.StringUnknown()
+		}
+	}
+	if !cfgTokenVersion.IsNull() && (state == nil || state.Token.IsNull()) {
+		plan.Token = types.StringNull()
+	}
+
+	var prior map[string]*RKE2NodeModel
+	var priorRole map[string]string
+	if state != nil {
+		prior, priorRole = map[string]*RKE2NodeModel{}, map[string]string{}
+		for role, nodes := range map[string][]RKE2NodeModel{"server": state.Servers, "agent": state.Agents} {
+			for name, n := range nodesByName(nodes) {
+				prior[name], priorRole[name] = n, role
+			}
+		}
+	}
+	in, inKnown := plan.inputs()
+	for _, g := range []struct {
+		block string
+		role  rke2.Role
+		nodes []RKE2NodeModel
+	}{{"server", rke2.Server, plan.Servers}, {"agent", rke2.Agent, plan.Agents}} {
+		for i := range g.nodes {
+			n := &g.nodes[i]
+			at := path.Root(g.block).AtListIndex(i)
+			name := n.Name.ValueString()
+			if role, ok := priorRole[name]; ok && !n.Name.IsUnknown() && role != g.block {
+				resp.Diagnostics.AddAttributeError(at.AtName("name"), "Node changes role",
+					fmt.Sprintf("%q is a node of role %s in the cluster and would become a %s. A node cannot change role in place: remove it in one apply and add it back in another (or give it another name).",
+						name, priorRole[name], g.block))
+			}
+			switch {
+			case !plan.Version.IsNull() && !plan.Version.IsUnknown():
+				n.InstalledVersion = plan.Version
+			case prior[name] != nil && prior[name].InstalledVersion.ValueString() != "" && state.Channel.Equal(plan.Channel):
+				n.InstalledVersion = prior[name].InstalledVersion
+			default:
+				n.InstalledVersion = types.StringUnknown()
+			}
+			n.ConfigSHA256 = types.StringUnknown()
+			if !inKnown {
+				continue
+			}
+			spec, ok := in.spec(g.role, n, g.role == rke2.Server && i == 0)
+			if !ok {
+				continue
+			}
+			h, err := plannedHash(spec)
+			if err != nil {
+				resp.Diagnostics.AddAttributeError(at.AtName("config"), "Invalid RKE2 configuration", err.Error())
+				continue
+			}
+			n.ConfigSHA256 = types.StringValue(h)
+		}
+	}
+	if state != nil && len(plan.Servers) > 0 && !plan.Servers[0].Name.IsUnknown() {
+		if prior[plan.Servers[0].Name.ValueString()] == nil || priorRole[plan.Servers[0].Name.ValueString()] != "server" {
+			resp.Diagnostics.AddAttributeError(path.Root("server").AtListIndex(0).AtName("name"), "New first server",
+				fmt.Sprintf("The first server block is the node the others join, and it must already be a server of the cluster (the servers are %s). "+
+					"Add new servers after the existing ones.", modelNames(state.Servers)))
+		}
+	}
+	if state != nil && serversChanging(state, &plan) {
+		// A server restart may rewrite the admin kubeconfig; it is read
+		// again after apply.
+		plan.Kubeconfig, plan.CACertificate = types.StringUnknown(), types.StringUnknown()
+		plan.ClientCertificate, plan.ClientKey = types.StringUnknown(), types.StringUnknown()
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// ---------------------------------------------------------------------
+// Apply machinery.
+
+// clusterNode is one node being worked on.
+type clusterNode struct {
+	*rke2.Node
+	model *RKE2NodeModel
+	first bool
+}
+
+// rke2Op is one Create, Update, Read or Delete.
+type rke2Op struct {
+	r       *RKE2Cluster
+	m       *RKE2ClusterModel
+	ctx     context.Context
+	log     rke2.Logger
+	secrets []string
+
+	mu        sync.Mutex
+	arts      map[string]*rke2.Artifacts
+	kc        *kube.Client
+	joinToken string
+}
+
+func (r *RKE2Cluster) newOp(ctx context.Context, m *RKE2ClusterModel, secrets ...string) (*rke2Op, context.Context) {
+	ctx = providerdata.MaskSecrets(ctx, secrets...)
+	op := &rke2Op{r: r, m: m, secrets: secrets, arts: map[string]*rke2.Artifacts{}}
+	op.ctx = ctx
+	op.log = func(msg string, f map[string]any) { tflog.Info(ctx, msg, f) }
+	return op, ctx
+}
+
+// addSecret masks another secret from logs and error texts.
+func (op *rke2Op) addSecret(ctx context.Context, s ...string) context.Context {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	for _, v := range s {
+		if v != "" {
+			op.secrets = append(op.secrets, v)
+		}
+	}
+	ctx = providerdata.MaskSecrets(ctx, op.secrets...)
+	op.ctx = ctx
+	op.log = func(msg string, f map[string]any) { tflog.Info(ctx, msg, f) }
+	return ctx
+}
+
+// redact removes secrets from a text shown to the user.
+func (op *rke2Op) redact(s string) string {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	for _, sec := range op.secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "<redacted>")
+		}
+	}
+	return s
+}
+
+// connect resolves the nodes of the model.
+func (op *rke2Op) connect(m *RKE2ClusterModel) (servers, agents []*clusterNode, diags diag.Diagnostics) {
+	mk := func(block string, role rke2.Role, models []RKE2NodeModel) []*clusterNode {
+		var out []*clusterNode
+		for i := range models {
+			n := &models[i]
+			at := path.Root(block).AtListIndex(i)
+			runner, _, d := hostconn.Connect(op.r.data.Conn(), n.SSH, at.AtName("ssh"))
+			diags.Append(d...)
+			if d.HasError() {
+				continue
+			}
+			out = append(out, &clusterNode{
+				Node:  &rke2.Node{Name: n.Name.ValueString(), Role: role, Runner: runner, Log: op.logger(), Secrets: op.secretList()},
+				model: n, first: role == rke2.Server && i == 0,
+			})
+		}
+		return out
+	}
+	return mk("server", rke2.Server, m.Servers), mk("agent", rke2.Agent, m.Agents), diags
+}
+
+func (op *rke2Op) logger() rke2.Logger {
+	return func(msg string, f map[string]any) {
+		op.mu.Lock()
+		l := op.log
+		op.mu.Unlock()
+		l(msg, f)
+	}
+}
+
+func (op *rke2Op) secretList() []string {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return append([]string(nil), op.secrets...)
+}
+
+// refreshSecrets hands the current secrets to the nodes.
+func refreshSecrets(op *rke2Op, nodes ...[]*clusterNode) {
+	s := op.secretList()
+	for _, l := range nodes {
+		for _, n := range l {
+			n.Secrets = s
+		}
+	}
+}
+
+// parallel runs f on every node, at most rke2Parallel at a time, and
+// returns every error.
+func parallel(nodes []*clusterNode, f func(*clusterNode) error) error {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, rke2Parallel)
+	errs := make([]error, len(nodes))
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = f(n)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// artifacts loads (once per architecture) and checks the airgap artifacts.
+func (op *rke2Op) artifacts(ctx context.Context, n *clusterNode) (*rke2.Artifacts, error) {
+	arch, err := n.Arch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if a, ok := op.arts[arch]; ok {
+		return a, nil
+	}
+	a, err := rke2.LoadArtifacts(op.m.Airgap.ArtifactsDir.ValueString(), arch)
+	if err != nil {
+		return nil, fmt.Errorf("airgap artifacts for node %s (%s): %w", n.Name, arch, err)
+	}
+	op.arts[arch] = a
+	return a, nil
+}
+
+// install installs the configured release on a node.
+func (op *rke2Op) install(ctx context.Context, n *clusterNode) error {
+	if op.m.Airgap != nil {
+		a, err := op.artifacts(ctx, n)
+		if err != nil {
+			return err
+		}
+		return n.InstallAirgap(ctx, a, op.m.Version.ValueString())
+	}
+	return n.InstallOnline(ctx, rke2.Online{ScriptURL: op.m.InstallScriptURL.ValueString(),
+		Version: op.m.Version.ValueString(), Channel: op.m.Channel.ValueString()})
+}
+
+// config renders a node's config.yaml with the given token.
+func (op *rke2Op) config(n *clusterNode, token string) (rke2.Config, error) {
+	in, ok := op.m.inputs()
+	if !ok {
+		return nil, fmt.Errorf("the configuration of node %s is not known yet; this is a bug in the provider", n.Name)
+	}
+	spec, ok := in.spec(n.Role, n.model, n.first)
+	if !ok {
+		return nil, fmt.Errorf("the configuration of node %s is not known yet; this is a bug in the provider", n.Name)
+	}
+	spec.Token = token
+	return rke2.Build(spec), nil
+}
+
+// tokenFor is the token to write into a node's config.yaml: the one its
+// config already has (a rewrite never changes it), else the cluster's join
+// token read from a server.
+func (op *rke2Op) tokenFor(ctx context.Context, n *clusterNode, servers []*clusterNode) (string, error) {
+	cur, exists, err := n.ReadConfig(ctx)
+	if err != nil && remote.IsUnreachable(err) {
+		return "", err
+	}
+	if err == nil && exists && cur.Token() != "" {
+		return cur.Token(), nil
+	}
+	return op.clusterToken(ctx, servers)
+}
+
+// clusterToken reads the full join token from the first server that has it.
+func (op *rke2Op) clusterToken(ctx context.Context, servers []*clusterNode) (string, error) {
+	op.mu.Lock()
+	t := op.joinToken
+	op.mu.Unlock()
+	if t != "" {
+		return t, nil
+	}
+	var errs []error
+	for _, s := range servers {
+		t, err := s.ReadToken(ctx)
+		if err == nil {
+			op.mu.Lock()
+			op.joinToken = t
+			op.mu.Unlock()
+			op.addSecret(ctx, t, rke2.TokenSecret(t))
+			return t, nil
+		}
+		errs = append(errs, err)
+	}
+	return "", fmt.Errorf("no server could give the cluster token (%s): %w", rke2.TokenPath, errors.Join(errs...))
+}
+
+// kube returns a client for the API at endpoint, built from a server's
+// admin kubeconfig.
+func (op *rke2Op) kube(ctx context.Context, servers []*clusterNode, endpoint string) (*kube.Client, *rke2.Credentials, error) {
+	var errs []error
+	for _, s := range servers {
+		data, err := s.ReadKubeconfig(ctx)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		creds, err := rke2.RewriteKubeconfig(data, endpoint)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %w", s.Name, err))
+			continue
+		}
+		c, err := kube.NewClient(kube.Access{Kubeconfig: creds.Kubeconfig})
+		if err != nil {
+			return nil, nil, err
+		}
+		op.mu.Lock()
+		op.kc = c
+		op.mu.Unlock()
+		return c, creds, nil
+	}
+	return nil, nil, fmt.Errorf("no server's admin kubeconfig could be read: %w", errors.Join(errs...))
+}
+
+func (op *rke2Op) client() *kube.Client {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.kc
+}
+
+// waitAPI waits until the Kubernetes API answers (kube-system readable)
+// and returns the cluster ID.
+func (op *rke2Op) waitAPI(ctx context.Context) (string, error) {
+	c := op.client()
+	var uid string
+	err := rke2.Poll(ctx, op.logger(), "the Kubernetes API to answer", map[string]any{"url": c.Host()}, func(ctx context.Context) (bool, string, error) {
+		id, err := c.NamespaceUID(ctx, "kube-system")
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, "", err
+			}
+			return false, err.Error(), nil
+		}
+		uid = id
+		return true, "answering", nil
+	})
+	return uid, err
+}
+
+// waitReady waits until the node is registered and Ready (with the
+// kubelet of version, when not "").
+func (op *rke2Op) waitReady(ctx context.Context, n *clusterNode, version string) error {
+	c := op.client()
+	return rke2.Poll(ctx, op.logger(), "node "+n.Name+" to be Ready", map[string]any{"node": n.Name, "version": version}, func(ctx context.Context) (bool, string, error) {
+		info, err := c.Node(ctx, n.Name)
+		switch {
+		case kube.IsNotFound(err):
+			return false, "not registered yet", nil
+		case err != nil && ctx.Err() == nil:
+			return false, "API: " + err.Error(), nil
+		case err != nil:
+			return false, "", err
+		}
+		ok := info.Ready && (version == "" || info.KubeletVersion == version)
+		return ok, info.Status(), nil
+	})
+}
+
+// syncMetadata makes the Node carry the configured labels and taints and
+// drops those a previous configuration set that are gone from it.
+func (op *rke2Op) syncMetadata(ctx context.Context, n *clusterNode, prior *RKE2NodeModel) error {
+	labels, _ := knownStrings(n.model.Labels)
+	taintStrs, _ := knownList(n.model.Taints)
+	var taints, dropTaints []kube.Taint
+	for _, s := range taintStrs {
+		t, err := kube.ParseTaint(s)
+		if err != nil {
+			return err
+		}
+		taints = append(taints, t)
+	}
+	var dropLabels []string
+	if prior != nil {
+		old, _ := knownStrings(prior.Labels)
+		for k := range old {
+			dropLabels = append(dropLabels, k)
+		}
+		oldTaints, _ := knownList(prior.Taints)
+		for _, s := range oldTaints {
+			if t, err := kube.ParseTaint(s); err == nil {
+				dropTaints = append(dropTaints, t)
+			}
+		}
+	}
+	if len(labels) == 0 && len(taints) == 0 && len(dropLabels) == 0 && len(dropTaints) == 0 {
+		return nil
+	}
+	return op.client().SetNodeMetadata(ctx, n.Name, labels, dropLabels, taints, dropTaints)
+}
+
+// start (re)starts the node's unit and waits until it reports ready and
+// the node is Ready in the cluster.
+func (op *rke2Op) start(ctx context.Context, n *clusterNode, version string) error {
+	before, err := n.Restart(ctx)
+	if err != nil {
+		return err
+	}
+	if err := n.WaitActive(ctx, before); err != nil {
+		return err
+	}
+	if op.client() == nil {
+		return nil
+	}
+	return op.waitReady(ctx, n, version)
+}
+
+// writeManifests writes every configured manifest on a server.
+func (op *rke2Op) writeManifests(ctx context.Context, n *clusterNode, prior types.Map) error {
+	want, _ := knownStrings(op.m.Manifests)
+	names := make([]string, 0, len(want))
+	for k := range want {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		cur, exists, err := n.ReadManifest(ctx, k)
+		if err != nil {
+			return err
+		}
+		if exists && cur == want[k] {
+			continue
+		}
+		op.log("writing manifest", map[string]any{"node": n.Name, "manifest": k})
+		if err := n.WriteManifest(ctx, k, want[k]); err != nil {
+			return err
+		}
+	}
+	old, _ := knownStrings(prior)
+	for k := range old {
+		if _, keep := want[k]; !keep {
+			op.log("removing manifest", map[string]any{"node": n.Name, "manifest": k})
+			if err := n.RemoveManifest(ctx, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// versionToWait is the kubelet version a node must report, "" with a channel.
+func (op *rke2Op) versionToWait() string { return op.m.Version.ValueString() }
+
+// join installs RKE2 on a node that is not part of the cluster yet,
+// writes its config and starts it.
+func (op *rke2Op) join(ctx context.Context, n *clusterNode, servers []*clusterNode, token string) error {
+	op.log("joining node", map[string]any{"node": n.Name, "role": string(n.Role)})
+	if err := op.install(ctx, n); err != nil {
+		return err
+	}
+	if token == "" {
+		t, err := op.clusterToken(ctx, servers)
+		if err != nil {
+			return err
+		}
+		token = t
+	}
+	cfg, err := op.config(n, token)
+	if err != nil {
+		return err
+	}
+	if err := n.WriteConfig(ctx, cfg); err != nil {
+		return err
+	}
+	if n.Role == rke2.Server {
+		if err := op.writeManifests(ctx, n, types.MapNull(types.StringType)); err != nil {
+			return err
+		}
+	}
+	if err := op.start(ctx, n, op.versionToWait()); err != nil {
+		return err
+	}
+	if op.client() != nil {
+		return op.syncMetadata(ctx, n, nil)
+	}
+	return nil
+}
+
+// initFirst brings up the first server with the cluster token, then
+// waits for its token, kubeconfig, API and Node.
+func (op *rke2Op) initFirst(ctx context.Context, n *clusterNode, token string) (*rke2.Credentials, string, error) {
+	op.log("initializing the cluster on the first server", map[string]any{"node": n.Name})
+	if err := op.join(ctx, n, nil, token); err != nil {
+		return nil, "", err
+	}
+	for _, p := range []string{rke2.TokenPath, rke2.KubeconfigPath} {
+		if err := n.WaitFile(ctx, p); err != nil {
+			return nil, "", err
+		}
+	}
+	_, creds, err := op.kube(ctx, []*clusterNode{n}, op.m.APIEndpoint.ValueString())
+	if err != nil {
+		return nil, "", err
+	}
+	uid, err := op.waitAPI(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := op.waitReady(ctx, n, op.versionToWait()); err != nil {
+		return nil, "", err
+	}
+	if err := op.syncMetadata(ctx, n, nil); err != nil {
+		return nil, "", err
+	}
+	return creds, uid, nil
+}
+
+// readBack records what the nodes report: versions and config hashes.
+func (op *rke2Op) readBack(ctx context.Context, nodes []*clusterNode) (installedServers int, err error) {
+	var mu sync.Mutex
+	err = parallel(nodes, func(n *clusterNode) error {
+		st, err := n.Inspect(ctx)
+		if err != nil {
+			return err
+		}
+		n.model.InstalledVersion = types.StringValue(st.Version)
+		n.model.ConfigSHA256 = types.StringValue("")
+		if st.ConfigExists {
+			h, err := rke2.HashFile(st.Config)
+			if err != nil {
+				h = "unparsable " + fileHash(string(st.Config))
+			}
+			n.model.ConfigSHA256 = types.StringValue(h)
+		}
+		if n.Role == rke2.Server && (st.Installed || st.ConfigExists) {
+			mu.Lock()
+			installedServers++
+			mu.Unlock()
+		}
+		return nil
+	})
+	return installedServers, err
+}
+
+// saveFailed makes a model that failed half-way storable: what the nodes
+// report (best effort, in a short time of its own since the operation's
+// may be over) and null for what is still unknown.
+func (op *rke2Op) saveFailed(ctx context.Context, m *RKE2ClusterModel, all []*clusterNode) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	_, _ = op.readBack(rctx, all)
+	for _, v := range []*types.String{&m.ID, &m.ClusterID, &m.Kubeconfig, &m.CACertificate, &m.ClientCertificate, &m.ClientKey, &m.APIEndpoint, &m.Token} {
+		if v.IsUnknown() {
+			*v = types.StringNull()
+		}
+	}
+	for _, l := range [][]RKE2NodeModel{m.Servers, m.Agents} {
+		for i := range l {
+			for _, v := range []*types.String{&l[i].InstalledVersion, &l[i].ConfigSHA256} {
+				if v.IsUnknown() {
+					*v = types.StringValue("")
+				}
+			}
+		}
+	}
+}
+
+// setCredentials stores the kubeconfig and its parts.
+func (m *RKE2ClusterModel) setCredentials(c *rke2.Credentials) {
+	m.Kubeconfig = types.StringValue(string(c.Kubeconfig))
+	m.CACertificate = types.StringValue(c.CACertificate)
+	m.ClientCertificate = types.StringValue(c.ClientCertificate)
+	m.ClientKey = types.StringValue(c.ClientKey)
+}
+
+// failure adds an error diagnostic with advice.
+func (op *rke2Op) failure(diags *diag.Diagnostics, summary string, err error) {
+	detail := op.redact(explain(err))
+	var vm *rke2.VersionMismatchError
+	switch {
+	case errors.As(err, &vm):
+		diags.AddAttributeError(path.Root("version"), summary, detail)
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		detail += "\n\nThe operation ran out of time. Emulated or slow machines may need more: raise the `timeouts` block's values. " +
+			"What was done so far stays on the nodes; the next apply continues from there."
+	}
+	diags.AddError(summary, detail)
+}
+
+func (r *RKE2Cluster) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var m, cfg RKE2ClusterModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	d, diags := m.Timeouts.Create(ctx, rke2CreateTimeout)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	summary := "Unable to create RKE2 cluster at " + m.APIEndpoint.ValueString()
+
+	token := cfg.TokenWO.ValueString()
+	if token == "" {
+		t, err := rke2.GenerateToken()
+		if err != nil {
+			resp.Diagnostics.AddError(summary, err.Error())
+			return
+		}
+		token = t
+		m.Token = types.StringValue(t)
+	} else {
+		m.Token = types.StringNull()
+	}
+	op, ctx := r.newOp(ctx, &m, token)
+	servers, agents, cd := op.connect(&m)
+	resp.Diagnostics.Append(cd...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	all := append(append([]*clusterNode{}, servers...), agents...)
+	// Every node must be reachable before anything is installed.
+	if err := parallel(all, func(n *clusterNode) error { _, err := n.Inspect(ctx); return err }); err != nil {
+		op.failure(&resp.Diagnostics, summary, err)
+		return
+	}
+	// From here on, a failure leaves RKE2 on nodes: the state is saved so
+	// that Terraform marks the cluster tainted and the next apply
+	// uninstalls it before creating it again.
+	fail := func(err error) {
+		op.failure(&resp.Diagnostics, summary, err)
+		op.saveFailed(ctx, &m, all)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	}
+	creds, uid, err := op.initFirst(ctx, servers[0], token)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if len(all) > 1 {
+		if _, err := op.clusterToken(ctx, servers[:1]); err != nil {
+			fail(err)
+			return
+		}
+		ctx = op.ctx
+		refreshSecrets(op, servers, agents)
+	}
+	for _, s := range servers[1:] {
+		if err := op.join(ctx, s, servers[:1], ""); err != nil {
+			fail(err)
+			return
+		}
+	}
+	if err := parallel(agents, func(n *clusterNode) error { return op.join(ctx, n, servers, "") }); err != nil {
+		fail(err)
+		return
+	}
+	m.setCredentials(creds)
+	m.ClusterID, m.ID = types.StringValue(uid), types.StringValue(uid)
+	if _, err := op.readBack(ctx, all); err != nil {
+		fail(err)
+		return
+	}
+	tflog.Info(ctx, "RKE2 cluster is up", map[string]any{"cluster_id": uid, "servers": len(servers), "agents": len(agents)})
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *RKE2Cluster) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var m, cfg, prior RKE2ClusterModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	d, diags := m.Timeouts.Update(ctx, rke2UpdateTimeout)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	summary := "Unable to update RKE2 cluster at " + m.APIEndpoint.ValueString()
+	op, ctx := r.newOp(ctx, &m, prior.Token.ValueString(), cfg.TokenWO.ValueString())
+	servers, agents, cd := op.connect(&m)
+	// The nodes being removed, reached through their prior ssh blocks.
+	priorOp := &rke2Op{r: r, m: &prior, ctx: ctx, log: op.log, arts: map[string]*rke2.Artifacts{}}
+	priorServers, priorAgents, pd := priorOp.connect(&prior)
+	resp.Diagnostics.Append(cd...)
+	resp.Diagnostics.Append(pd...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if err := r.update(ctx, op, &prior, servers, agents, priorServers, priorAgents); err != nil {
+		op.failure(&resp.Diagnostics, summary, err)
+		return
+	}
+	ctx = op.ctx
+	all := append(append([]*clusterNode{}, servers...), agents...)
+	if _, err := op.readBack(ctx, all); err != nil {
+		op.failure(&resp.Diagnostics, summary, err)
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// update moves the cluster from prior to op.m.
+func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2ClusterModel, servers, agents, priorServers, priorAgents []*clusterNode) error {
+	m := op.m
+	priorNodes := map[string]*RKE2NodeModel{}
+	for _, n := range append(append([]*clusterNode{}, priorServers...), priorAgents...) {
+		priorNodes[n.Name] = n.model
+	}
+	// The servers that are already part of the cluster: the source of the
+	// join token and the kubeconfig.
+	var kept []*clusterNode
+	for _, s := range servers {
+		if p := priorNodes[s.Name]; p != nil && p.InstalledVersion.ValueString() != "" {
+			kept = append(kept, s)
+		}
+	}
+	if p := priorNodes[servers[0].Name]; p == nil {
+		return fmt.Errorf("the first server %s is not a server of the cluster yet; the first server block must be an existing server (add new servers after it)", servers[0].Name)
+	}
+	if len(kept) == 0 {
+		return fmt.Errorf("none of the configured servers is a running member of the cluster (the servers in state are %s); "+
+			"keep at least one existing server when replacing servers, and add the others in a later apply", names(priorServers))
+	}
+	// The API is reached at the endpoint the servers' certificates already
+	// carry until every server has been reconfigured.
+	if _, _, err := op.kube(ctx, kept, prior.APIEndpoint.ValueString()); err != nil {
+		return err
+	}
+	if _, err := op.waitAPI(ctx); err != nil {
+		return err
+	}
+	if t, err := op.clusterToken(ctx, kept); err != nil {
+		return err
+	} else if m.Token.IsUnknown() {
+		m.Token = types.StringValue(rke2.TokenSecret(t))
+	}
+	ctx = op.ctx
+	refreshSecrets(op, servers, agents, priorServers, priorAgents)
+
+	version := op.versionToWait()
+	nodeCount := len(priorServers) + len(priorAgents)
+	// A node needs installing when its version differs from the plan
+	// (or the channel changed), a config rewrite when its hash does.
+	reconcile := func(n *clusterNode) error {
+		p := priorNodes[n.Name]
+		if p == nil || (p.InstalledVersion.ValueString() == "" && p.ConfigSHA256.ValueString() == "") {
+			if n.first && p != nil {
+				return fmt.Errorf("node %s initialized the cluster and RKE2 is gone from it; restore it, or remove its block so that the next server comes first", n.Name)
+			}
+			return op.join(ctx, n, kept, "")
+		}
+		needInstall := p.InstalledVersion.ValueString() == "" ||
+			(!m.Version.IsNull() && p.InstalledVersion.ValueString() != m.Version.ValueString()) ||
+			(m.Version.IsNull() && !prior.Channel.Equal(m.Channel))
+		needConfig := !p.ConfigSHA256.Equal(n.model.ConfigSHA256) || n.model.ConfigSHA256.IsUnknown()
+		metaChanged := !p.Labels.Equal(n.model.Labels) || !p.Taints.Equal(n.model.Taints)
+		if !needInstall && !needConfig {
+			if metaChanged {
+				return op.syncMetadata(ctx, n, p)
+			}
+			return nil
+		}
+		token, err := op.tokenFor(ctx, n, kept)
+		if err != nil {
+			return err
+		}
+		drained := false
+		if needInstall && m.Drain.ValueBool() && nodeCount > 1 {
+			info, err := op.client().Node(ctx, n.Name)
+			if err == nil && !info.Unschedulable {
+				op.log("draining node before its upgrade", map[string]any{"node": n.Name})
+				if err := op.client().Drain(ctx, n.Name, op.log); err != nil {
+					return err
+				}
+				drained = true
+			} else if err != nil && !kube.IsNotFound(err) {
+				return fmt.Errorf("reading node %s: %w", n.Name, err)
+			}
+		}
+		if needInstall {
+			op.log("upgrading node", map[string]any{"node": n.Name, "from": p.InstalledVersion.ValueString(), "to": version})
+			if err := op.install(ctx, n); err != nil {
+				return err
+			}
+		}
+		cfg, err := op.config(n, token)
+		if err != nil {
+			return err
+		}
+		if needConfig {
+			op.log("writing config.yaml", map[string]any{"node": n.Name})
+		}
+		if err := n.WriteConfig(ctx, cfg); err != nil {
+			return err
+		}
+		if err := op.start(ctx, n, version); err != nil {
+			return err
+		}
+		if drained {
+			if err := op.client().Cordon(ctx, n.Name, false); err != nil {
+				return fmt.Errorf("uncordoning node %s: %w", n.Name, err)
+			}
+		}
+		return op.syncMetadata(ctx, n, p)
+	}
+
+	// Servers one at a time, then the API at its new endpoint.
+	for _, s := range servers {
+		if err := reconcile(s); err != nil {
+			return err
+		}
+		if err := op.writeManifests(ctx, s, prior.Manifests); err != nil {
+			return err
+		}
+	}
+	if !prior.APIEndpoint.Equal(m.APIEndpoint) {
+		if _, _, err := op.kube(ctx, kept, m.APIEndpoint.ValueString()); err != nil {
+			return err
+		}
+		if _, err := op.waitAPI(ctx); err != nil {
+			return err
+		}
+	}
+	// New agents join in parallel; existing ones roll one at a time.
+	var joining, existing []*clusterNode
+	for _, a := range agents {
+		if priorNodes[a.Name] == nil {
+			joining = append(joining, a)
+		} else {
+			existing = append(existing, a)
+		}
+	}
+	if err := parallel(joining, func(n *clusterNode) error { return op.join(ctx, n, kept, "") }); err != nil {
+		return err
+	}
+	for _, a := range existing {
+		if err := reconcile(a); err != nil {
+			return err
+		}
+	}
+	// Nodes removed from the configuration: agents, then servers.
+	want := map[string]bool{}
+	for _, n := range append(append([]*clusterNode{}, servers...), agents...) {
+		want[n.Name] = true
+	}
+	for _, n := range append(append([]*clusterNode{}, priorAgents...), priorServers...) {
+		if want[n.Name] {
+			continue
+		}
+		if err := op.remove(ctx, n); err != nil {
+			return err
+		}
+	}
+	// Read the credentials and the cluster ID back.
+	_, creds, err := op.kube(ctx, servers, m.APIEndpoint.ValueString())
+	if err != nil {
+		return err
+	}
+	uid, err := op.waitAPI(ctx)
+	if err != nil {
+		return err
+	}
+	m.setCredentials(creds)
+	m.ClusterID, m.ID = types.StringValue(uid), types.StringValue(uid)
+	return nil
+}
+
+func names(nodes []*clusterNode) string {
+	var s []string
+	for _, n := range nodes {
+		s = append(s, n.Name)
+	}
+	return strings.Join(s, ", ")
+}
+
+// remove takes a node out of the cluster: cordon and evict its pods,
+// delete its Node object (for a server, RKE2 then removes its etcd member
+// while the others still have quorum), uninstall RKE2 from it, and delete
+// the Node again should its kubelet have registered it once more meanwhile.
+func (op *rke2Op) remove(ctx context.Context, n *clusterNode) error {
+	c := op.client()
+	op.log("removing node from the cluster", map[string]any{"node": n.Name, "role": string(n.Role)})
+	if _, err := c.Node(ctx, n.Name); err == nil {
+		if err := c.Drain(ctx, n.Name, op.log); err != nil {
+			return err
+		}
+		if err := c.DeleteNode(ctx, n.Name); err != nil {
+			return fmt.Errorf("deleting node %s: %w", n.Name, err)
+		}
+	} else if !kube.IsNotFound(err) {
+		return fmt.Errorf("reading node %s: %w", n.Name, err)
+	}
+	if _, err := n.Uninstall(ctx); err != nil {
+		return err
+	}
+	if err := c.DeleteNode(ctx, n.Name); err != nil {
+		return fmt.Errorf("deleting node %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+func (r *RKE2Cluster) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m RKE2ClusterModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, rke2ReadTimeout)
+	defer cancel()
+	op, ctx := r.newOp(ctx, &m, m.Token.ValueString())
+	servers, agents, diags := op.connect(&m)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	summary := "Unable to read RKE2 cluster at " + m.APIEndpoint.ValueString()
+	all := append(append([]*clusterNode{}, servers...), agents...)
+	installed, err := op.readBack(ctx, all)
+	if err != nil {
+		op.failure(&resp.Diagnostics, summary, err)
+		return
+	}
+	if installed == 0 {
+		tflog.Warn(ctx, "RKE2 is not installed on any server of the cluster any more, removing it from state", map[string]any{"servers": names(servers)})
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	// The credentials from the first server that has them.
+	for _, s := range servers {
+		data, err := s.ReadKubeconfig(ctx)
+		if err != nil {
+			if remote.IsUnreachable(err) {
+				op.failure(&resp.Diagnostics, summary, err)
+				return
+			}
+			continue
+		}
+		if creds, err := rke2.RewriteKubeconfig(data, m.APIEndpoint.ValueString()); err == nil {
+			m.setCredentials(creds)
+			break
+		}
+	}
+	if err := op.readManifests(ctx, servers); err != nil {
+		op.failure(&resp.Diagnostics, summary, err)
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// readManifests records, per manifest in state, what the servers hold: a
+// manifest missing on a server is dropped from state, one changed there
+// is recorded with its content, so either shows as a change.
+func (op *rke2Op) readManifests(ctx context.Context, servers []*clusterNode) error {
+	want, ok := knownStrings(op.m.Manifests)
+	if !ok || len(want) == 0 {
+		return nil
+	}
+	got := map[string]attr.Value{}
+	for k, v := range want {
+		got[k] = types.StringValue(v)
+	}
+	for _, s := range servers {
+		if s.model.InstalledVersion.ValueString() == "" {
+			continue // drift of the node itself; its manifests are rewritten when it is
+		}
+		for k, v := range want {
+			cur, exists, err := s.ReadManifest(ctx, k)
+			if err != nil {
+				return err
+			}
+			switch {
+			case !exists:
+				delete(got, k)
+			case cur != v:
+				got[k] = types.StringValue(cur)
+			}
+		}
+	}
+	op.m.Manifests = types.MapValueMust(types.StringType, got)
+	return nil
+}
+
+func (r *RKE2Cluster) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m RKE2ClusterModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if m.KeepOnDestroy.ValueBool() {
+		tflog.Warn(ctx, "keep_on_destroy is set: RKE2 stays installed and running on every node", map[string]any{"api_endpoint": m.APIEndpoint.ValueString()})
+		return
+	}
+	d, diags := m.Timeouts.Delete(ctx, rke2DeleteTimeout)
+	resp.Diagnostics.Append(diags...)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	op, ctx := r.newOp(ctx, &m, m.Token.ValueString())
+	servers, agents, cd := op.connect(&m)
+	resp.Diagnostics.Append(cd...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	summary := "Unable to uninstall RKE2 cluster at " + m.APIEndpoint.ValueString()
+	uninstall := func(n *clusterNode) error {
+		ran, err := n.Uninstall(ctx)
+		if err == nil && !ran {
+			tflog.Info(ctx, "RKE2 was not installed on the node", map[string]any{"node": n.Name})
+		}
+		return err
+	}
+	// Agents first, so none is left trying to reach servers that are gone.
+	if err := parallel(agents, uninstall); err != nil {
+		op.failure(&resp.Diagnostics, summary, err)
+		return
+	}
+	if err := parallel(servers, uninstall); err != nil {
+		op.failure(&resp.Diagnostics, summary, err)
+	}
+}

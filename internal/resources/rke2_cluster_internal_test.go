@@ -1,0 +1,160 @@
+package resources
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/rke2"
+)
+
+func TestRKE2ClusterSchemaIsValid(t *testing.T) {
+	var resp resource.SchemaResponse
+	NewRKE2Cluster().Schema(context.Background(), resource.SchemaRequest{}, &resp)
+	if resp.Diagnostics.HasError() {
+		t.Fatal(resp.Diagnostics)
+	}
+	if d := resp.Schema.ValidateImplementation(context.Background()); d.HasError() {
+		t.Fatal(d)
+	}
+}
+
+func strMap(kv ...string) types.Map {
+	m := map[string]attr.Value{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = types.StringValue(kv[i+1])
+	}
+	return types.MapValueMust(types.StringType, m)
+}
+
+func rke2TestModel() *RKE2ClusterModel {
+	node := func(name, host string, cfg types.Map) RKE2NodeModel {
+		return RKE2NodeModel{Name: types.StringValue(name), SSH: &hostconn.SSHModel{Host: types.StringValue(host)},
+			Labels: types.MapNull(types.StringType), Taints: types.ListNull(types.StringType), Config: cfg,
+			InstalledVersion: types.StringValue("v1.31.4+rke2r1")}
+	}
+	return &RKE2ClusterModel{
+		APIEndpoint: types.StringNull(),
+		Config:      strMap("disable", "rke2-ingress-nginx", "kubelet-arg", "max-pods=200"),
+		CNI:         types.StringValue("cilium"), ClusterCIDR: types.StringNull(), ServiceCIDR: types.StringNull(),
+		Disable: types.ListNull(types.StringType), TLSSAN: types.ListValueMust(types.StringType, []attr.Value{types.StringValue("k8s.lan")}),
+		Servers: []RKE2NodeModel{node("cp1", "cp1.lan", strMap("node-ip", "10.0.0.1,fd00::1")), node("cp2", "cp2.lan", types.MapNull(types.StringType))},
+		Agents:  []RKE2NodeModel{node("w1", "w1.lan", types.MapNull(types.StringType))},
+	}
+}
+
+func TestRKE2DefaultEndpoint(t *testing.T) {
+	m := rke2TestModel()
+	if ep, ok := m.defaultEndpoint(); !ok || ep != "10.0.0.1" {
+		t.Fatalf("node-ip: %q %v", ep, ok)
+	}
+	m.Servers[0].Config = types.MapNull(types.StringType)
+	if ep, ok := m.defaultEndpoint(); !ok || ep != "cp1.lan" {
+		t.Fatalf("ssh host: %q %v", ep, ok)
+	}
+	m.Servers[0].SSH.Host = types.StringUnknown()
+	if _, ok := m.defaultEndpoint(); ok {
+		t.Fatal("an unknown host gave an endpoint")
+	}
+	m.Servers[0].Config = types.MapValueMust(types.StringType, map[string]attr.Value{"node-ip": types.StringUnknown()})
+	if _, ok := m.defaultEndpoint(); ok {
+		t.Fatal("an unknown node-ip gave an endpoint")
+	}
+}
+
+// Which nodes a change of the cluster-wide configuration affects.
+func TestRKE2PlannedHashes(t *testing.T) {
+	hashes := func(m *RKE2ClusterModel) []string {
+		m.APIEndpoint = types.StringValue("10.0.0.1")
+		in, ok := m.inputs()
+		if !ok {
+			t.Fatal("inputs unknown")
+		}
+		var out []string
+		for i := range m.Servers {
+			s, ok := in.spec(rke2.Server, &m.Servers[i], i == 0)
+			if !ok {
+				t.Fatal("spec unknown")
+			}
+			h, err := plannedHash(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, h)
+		}
+		for i := range m.Agents {
+			s, _ := in.spec(rke2.Agent, &m.Agents[i], false)
+			h, _ := plannedHash(s)
+			out = append(out, h)
+		}
+		return out
+	}
+	base := hashes(rke2TestModel())
+	if base[0] == base[1] {
+		t.Fatal("the first server and a joining server have the same config")
+	}
+	// A server-only key: servers change, the agent does not.
+	m := rke2TestModel()
+	m.CNI = types.StringValue("calico")
+	got := hashes(m)
+	if got[0] == base[0] || got[1] == base[1] || got[2] != base[2] {
+		t.Fatalf("cni change: %v -> %v", base, got)
+	}
+	m = rke2TestModel()
+	m.Config = strMap("disable", "rke2-metrics-server", "kubelet-arg", "max-pods=200")
+	if got := hashes(m); got[2] != base[2] || got[0] == base[0] {
+		t.Fatalf("cluster-wide server-only key restarted the agent: %v -> %v", base, got)
+	}
+	// A key for every node.
+	m = rke2TestModel()
+	m.Config = strMap("disable", "rke2-ingress-nginx", "kubelet-arg", "max-pods=300")
+	if got := hashes(m); got[0] == base[0] || got[2] == base[2] {
+		t.Fatalf("kubelet-arg change: %v -> %v", base, got)
+	}
+	// One node's own config: that node only.
+	m = rke2TestModel()
+	m.Agents[0].Labels = strMap("tier", "worker")
+	if got := hashes(m); got[0] != base[0] || got[1] != base[1] || got[2] == base[2] {
+		t.Fatalf("agent labels: %v -> %v", base, got)
+	}
+	// Unknown inputs leave the hash unknown.
+	m = rke2TestModel()
+	m.APIEndpoint = types.StringValue("x")
+	m.Config = types.MapUnknown(types.StringType)
+	if _, ok := m.inputs(); ok {
+		t.Fatal("unknown config map gave inputs")
+	}
+	for _, h := range base {
+		if !strings.HasPrefix(h, "sha256:") {
+			t.Fatal(h)
+		}
+	}
+}
+
+func TestRKE2ServersChanging(t *testing.T) {
+	state := rke2TestModel()
+	state.APIEndpoint = types.StringValue("10.0.0.1")
+	plan := rke2TestModel()
+	plan.APIEndpoint = types.StringValue("10.0.0.1")
+	if serversChanging(state, plan) {
+		t.Fatal("no change reported as a change")
+	}
+	plan.Agents[0].ConfigSHA256 = types.StringValue("sha256:other")
+	if serversChanging(state, plan) {
+		t.Fatal("an agent change counts as a server change")
+	}
+	plan.Servers[1].InstalledVersion = types.StringValue("v1.31.5+rke2r1")
+	if !serversChanging(state, plan) {
+		t.Fatal("a server upgrade is not a server change")
+	}
+	plan = rke2TestModel()
+	plan.APIEndpoint = types.StringValue("k8s.lan")
+	if !serversChanging(state, plan) {
+		t.Fatal("a new endpoint is not a change")
+	}
+}
