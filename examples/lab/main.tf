@@ -282,6 +282,75 @@ output "metallb_pools" {
   value       = { for p in [homelab_metallb_pool.internal, homelab_metallb_pool.internet] : p.id => p.addresses }
 }
 
+# --- RKE2: a one-node cluster on the storage VM, with a MetalLB pool -------
+# The testbed's RKE2 *simulator* (no real RKE2 can run here): packaged like
+# RKE2's airgap artifacts and installed by the provider the way it installs
+# a real release. Its server runs a real etcd and kube-apiserver on the VM.
+#   tofu output -raw rke2_kubeconfig > k && kubectl --kubeconfig k get nodes
+
+variable "zfs_lan_ip" {
+  description = "The storage VM's address on the lab LAN (reachable from this machine)."
+  type        = string
+}
+
+variable "rke2_version" {
+  description = "RKE2 version of the lab cluster."
+  type        = string
+}
+
+variable "rke2_artifacts_dir" {
+  description = "Directory with the airgap artifacts of that version."
+  type        = string
+}
+
+variable "metallb_crds_file" {
+  description = "MetalLB's CRDs and namespace, for the cluster's manifests directory."
+  type        = string
+}
+
+resource "homelab_rke2_cluster" "lab" {
+  version = var.rke2_version
+  airgap {
+    artifacts_dir = var.rke2_artifacts_dir
+  }
+  # Applied by the server like any file in server/manifests (in a real
+  # cluster: MetalLB's Helm chart through a HelmChart manifest).
+  manifests = { metallb = file(var.metallb_crds_file) }
+
+  server {
+    name   = "zfs-lab"
+    config = { "node-ip" = var.zfs_lan_ip }
+    ssh {
+      host             = local.zfs_ssh.host
+      port             = local.zfs_ssh.port
+      private_key      = local.zfs_ssh.private_key
+      known_hosts_file = local.zfs_ssh.known_hosts_file
+    }
+  }
+}
+
+resource "homelab_metallb_pool" "cluster" {
+  kubeconfig = homelab_rke2_cluster.lab.kubeconfig
+  name       = "services"
+  addresses  = ["10.231.255.200-10.231.255.220"]
+  l2 {}
+}
+
+output "rke2" {
+  description = "The lab cluster as the provider reads it."
+  value = {
+    cluster_id   = homelab_rke2_cluster.lab.cluster_id
+    api_endpoint = homelab_rke2_cluster.lab.api_endpoint
+    pool         = homelab_metallb_pool.cluster.id
+  }
+}
+
+output "rke2_kubeconfig" {
+  description = "Kubeconfig of the lab cluster."
+  value       = homelab_rke2_cluster.lab.kubeconfig
+  sensitive   = true
+}
+
 # --- Bare metal: a node behind an IPMI BMC (Debian's ipmi_sim) -------------
 
 variable "bmc_host" {

@@ -15,6 +15,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -102,6 +103,9 @@ type peerRecord struct {
 	Vars map[string]any `json:"vars,omitempty"`
 	// Connect is a command line for reaching the peer by hand.
 	Connect string `json:"connect,omitempty"`
+	// LAN names a testbed LAN (bridge and network namespace) the peer
+	// created; `down` removes it after stopping the processes.
+	LAN string `json:"lan,omitempty"`
 }
 
 // processRecord identifies a process; Exe guards against pid reuse.
@@ -297,6 +301,11 @@ func (l *lab) stopPeers(st *labState) error {
 				errs = append(errs, fmt.Errorf("stopping %s: %w", rec.Name, err))
 			}
 		}
+		if rec.LAN != "" {
+			if err := testbed.StopLANByName(rec.LAN); err != nil {
+				errs = append(errs, fmt.Errorf("removing %s's LAN %s: %w", rec.Name, rec.LAN, err))
+			}
+		}
 		if err := os.RemoveAll(rec.Dir); err != nil {
 			errs = append(errs, fmt.Errorf("removing %s: %w", rec.Dir, err))
 		}
@@ -483,20 +492,48 @@ func (h zfsHost) Start(ctx context.Context, dir string) (peerRecord, error) {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...)
 	}
+	// Builds (first run only) are not bounded by the per-peer start
+	// timeout: the VM image, restic, and the RKE2 simulator's artifacts
+	// (the storage box also runs the lab's one-node RKE2 cluster, installed
+	// by the provider from these airgap artifacts).
 	buildCtx, stop := signal.NotifyContext(context.WithoutCancel(ctx), os.Interrupt, syscall.SIGTERM)
 	_, err := testbed.EnsureZFSImage(buildCtx, logf)
+	var restic, artifacts string
+	if err == nil {
+		restic, err = testbed.EnsureRestic(buildCtx, logf)
+	}
+	if err == nil {
+		artifacts, err = testbed.RKE2SimArtifacts(buildCtx, labRKE2Version, logf)
+	}
 	stop()
 	if err != nil {
 		return peerRecord{}, err
 	}
-	vm, err := testbed.StartZFSVM(ctx, dir, testbed.ZFSVMOptions{Disks: h.disks, Detach: true, Logf: logf})
+	// The VM's second NIC is on a LAN the host reaches directly, so that
+	// the RKE2 cluster on it is reachable at a stable address.
+	lan, err := testbed.StartLAN(ctx)
 	if err != nil {
 		return peerRecord{}, err
 	}
+	if err := lan.Detach(); err != nil {
+		return peerRecord{}, errors.Join(err, lan.Stop())
+	}
+	vm, err := testbed.StartZFSVM(ctx, dir, testbed.ZFSVMOptions{Disks: h.disks, Detach: true, Logf: logf,
+		LAN: lan, LANAddr: lan.Addr(0)})
+	if err != nil {
+		return peerRecord{}, errors.Join(err, lan.Stop())
+	}
+	fail := func(err error) (peerRecord, error) {
+		return peerRecord{}, errors.Join(err, vm.Stop(), lan.Stop())
+	}
 	// The storage box backs itself up with restic, installed the way a
 	// user would put a release binary in place.
-	if err := installRestic(ctx, vm, logf); err != nil {
-		return peerRecord{}, errors.Join(err, vm.Stop())
+	if err := installRestic(ctx, vm, restic); err != nil {
+		return fail(err)
+	}
+	crds, err := metalLBManifest(ctx, dir)
+	if err != nil {
+		return fail(err)
 	}
 	return peerRecord{
 		Name:      h.name,
@@ -504,6 +541,7 @@ func (h zfsHost) Start(ctx context.Context, dir string) (peerRecord, error) {
 		Endpoint:  vm.SSHAddr(),
 		Dir:       vm.Dir,
 		Processes: []processRecord{{PID: vm.PID, Exe: vm.QEMUPath}},
+		LAN:       lan.Name,
 		Files: map[string]string{
 			"private_key": vm.KeyPath,
 			"known_hosts": vm.KnownHostsPath,
@@ -516,10 +554,30 @@ func (h zfsHost) Start(ctx context.Context, dir string) (peerRecord, error) {
 			"zfs_private_key_file": vm.KeyPath,
 			"zfs_known_hosts_file": vm.KnownHostsPath,
 			"zfs_disks":            vm.Disks,
+			"zfs_lan_ip":           vm.LANAddr,
+			"rke2_version":         labRKE2Version,
+			"rke2_artifacts_dir":   artifacts,
+			"metallb_crds_file":    crds,
 		},
 		Connect: fmt.Sprintf("ssh -i %s -o UserKnownHostsFile=%s -p %d root@%s",
 			rel(vm.KeyPath), rel(vm.KnownHostsPath), vm.SSHPort, vm.SSHHost),
 	}, nil
+}
+
+// labRKE2Version is the version of the lab's RKE2 (simulator) cluster.
+const labRKE2Version = "v1.31.4+rke2r1"
+
+// metalLBManifest writes MetalLB's CRDs and its namespace as one manifest
+// for the cluster's server/manifests directory, and returns its path.
+func metalLBManifest(ctx context.Context, dir string) (string, error) {
+	crds, err := testbed.MetalLBCRDs(ctx)
+	if err != nil {
+		return "", err
+	}
+	docs := [][]byte{[]byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: metallb-system\n")}
+	docs = append(docs, crds...)
+	p := filepath.Join(dir, "metallb-crds.yaml")
+	return p, os.WriteFile(p, bytes.Join(docs, []byte("\n---\n")), 0o644)
 }
 
 // kubeAPI is the lab's Kubernetes API: a detached kube-apiserver with its
@@ -626,13 +684,9 @@ func (b bmcHost) Start(ctx context.Context, dir string) (peerRecord, error) {
 	}, nil
 }
 
-// installRestic puts the testbed's restic build on the VM as
+// installRestic puts the testbed's restic build bin on the VM as
 // /usr/local/bin/restic.
-func installRestic(ctx context.Context, vm *testbed.ZFSVM, logf func(string, ...any)) error {
-	bin, err := testbed.EnsureRestic(ctx, logf)
-	if err != nil {
-		return err
-	}
+func installRestic(ctx context.Context, vm *testbed.ZFSVM, bin string) error {
 	f, err := os.Open(bin)
 	if err != nil {
 		return err
