@@ -27,7 +27,15 @@ const (
 	rke2NodeCount      = 3
 	rke2ServerMemoryMB = 2048
 	rke2AgentMemoryMB  = 1024
-	rke2NodeCPUs       = 2
+	// The server gets two vCPUs (etcd and kube-apiserver), agents one: on
+	// two host cores, three emulated SMP guests booting at once starved a
+	// vCPU into a kernel soft lockup (seen in CI).
+	rke2ServerCPUs = 2
+	rke2AgentCPUs  = 1
+	// rke2BootAttempts and rke2VMBootTimeout bound booting one node VM: a boot
+	// normally takes under two minutes here, a stuck one is retried.
+	rke2BootAttempts  = 2
+	rke2VMBootTimeout = 3 * time.Minute
 	// rke2BootTimeout bounds booting the nodes (the image may be built
 	// first, about five minutes) and rke2ResetTimeout resetting them.
 	rke2BootTimeout  = 30 * time.Minute
@@ -59,7 +67,7 @@ var sharedRKE2 sharedPeer[*RKE2Lab]
 // systemd units gone. The test holds the lab until it ends.
 //
 // All three nodes are booted and reset whatever n is: node 0 (the server,
-// 2048 MiB) and nodes 1 and 2 (1024 MiB), 2 vCPUs each, named
+// 2048 MiB, 2 vCPUs) and nodes 1 and 2 (1024 MiB, 1 vCPU), named
 // rke2-node-1..3. Every node's /etc/hosts names all of them. Each node
 // also has a NIC on the slirp network (eth0, 10.0.2.15 on every node, the
 // default route): RKE2 must be told to use the LAN address (node-ip).
@@ -153,17 +161,27 @@ func startRKE2Lab(dir string, logf func(string, ...any)) (*RKE2Lab, func(), erro
 	errs := make([]error, rke2NodeCount)
 	var wg sync.WaitGroup
 	for i := range lab.Nodes {
-		name, mem := rke2NodeName(i), rke2AgentMemoryMB
+		name, mem, cpus := rke2NodeName(i), rke2AgentMemoryMB, rke2AgentCPUs
 		if i == 0 {
-			mem = rke2ServerMemoryMB
+			mem, cpus = rke2ServerMemoryMB, rke2ServerCPUs
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			vm, err := testbed.StartZFSVM(ctx, filepath.Join(dir, name), testbed.ZFSVMOptions{
-				NoDisks: true, Name: name, LAN: lan, LANAddr: lan.Addr(i),
-				MemoryMB: mem, CPUs: rke2NodeCPUs, Logf: logf,
-			})
+			var vm *testbed.ZFSVM
+			var err error
+			for attempt := 1; attempt <= rke2BootAttempts; attempt++ {
+				bctx, cancel := context.WithTimeout(ctx, rke2VMBootTimeout)
+				vm, err = testbed.StartZFSVM(bctx, filepath.Join(dir, name), testbed.ZFSVMOptions{
+					NoDisks: true, Name: name, LAN: lan, LANAddr: lan.Addr(i),
+					MemoryMB: mem, CPUs: cpus, Logf: logf,
+				})
+				cancel()
+				if err == nil {
+					break
+				}
+				logf("%s: boot attempt %d failed: %v", name, attempt, err)
+			}
 			if err != nil {
 				errs[i] = fmt.Errorf("%s: %w", name, err)
 				return

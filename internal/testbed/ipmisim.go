@@ -75,7 +75,7 @@ const (
 	ipmitoolTimeout = "1"
 	ipmitoolRetries = "2"
 	// ipmiSimStartTimeout caps startup even when ctx has no deadline.
-	ipmiSimStartTimeout = 20 * time.Second
+	ipmiSimStartTimeout = time.Minute
 	// ipmiSimStopGrace is how long Stop waits after SIGTERM before SIGKILL.
 	ipmiSimStopGrace = 5 * time.Second
 	// ipmiSimPortAttempts bounds retries when a picked port was taken by

@@ -822,7 +822,10 @@ func (v *ZFSVM) qemuArgs(img *ZFSImage, opts ZFSVMOptions) []string {
 		"-serial", "file:" + v.ConsoleLogPath,
 		"-kernel", img.Kernel,
 		"-initrd", img.Initrd,
-		"-append", "root=LABEL=rootfs rw console=ttyS0 net.ifnames=0 quiet",
+		// Under emulation on a loaded host the kernel's IO-APIC timer check
+		// can fail and panic the boot (no_timer_check), and its crypto
+		// self-tests were seen stuck in a soft lockup (cryptomgr.notests).
+		"-append", "root=LABEL=rootfs rw console=ttyS0 net.ifnames=0 quiet no_timer_check cryptomgr.notests",
 		"-blockdev", "driver=qcow2,node-name=root,file.driver=file,file.filename=" + qemuOptEscape(filepath.Join(v.Dir, zfsVMOverlay)),
 		"-device", "virtio-blk-pci,drive=root,serial=rootfs,id=vdroot",
 	}
