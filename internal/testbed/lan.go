@@ -256,8 +256,10 @@ func (l *LAN) OpenTap() (tap *os.File, ifname string, err error) {
 
 // openTapInNetns opens /dev/net/tun from inside the network namespace at
 // nsPath and attaches it to a (new, non-persistent) tap device ifname
-// there. The namespace is entered on a thread of its own, which the Go
-// runtime discards afterwards (it is never unlocked).
+// there. The namespace is entered on a locked thread that is moved back to
+// its own namespace afterwards; if that fails the goroutine exits still
+// locked and the Go runtime discards the thread. (Relying on the discard
+// alone let a later ipmi_sim start inside the LAN namespace.)
 func openTapInNetns(nsPath, ifname string) (*os.File, error) {
 	type result struct {
 		f   *os.File
@@ -266,14 +268,24 @@ func openTapInNetns(nsPath, ifname string) (*os.File, error) {
 	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
+		self, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			done <- result{nil, fmt.Errorf("opening this thread's network namespace: %w", err)}
+			return
+		}
+		defer self.Close()
 		f, err := openTapLocked(nsPath, ifname)
+		if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 		done <- result{f, err}
 	}()
 	r := <-done
 	return r.f, r.err
 }
 
-// openTapLocked is openTapInNetns on a locked thread.
+// openTapLocked is openTapInNetns on a locked thread; it leaves the thread
+// in the namespace at nsPath.
 func openTapLocked(nsPath, ifname string) (*os.File, error) {
 	ns, err := os.Open(nsPath)
 	if err != nil {
