@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 )
 
 // This file runs an end-to-end PXE target for tests: a diskless qemu VM
@@ -203,23 +205,18 @@ if [ $((0x$b1 & 0x80)) -ne 0 ]; then
 		mv -f "$flags.boot" "$flags"
 	fi
 fi
-echo "$(date '+%F %T') power on: boot flags $b1 $b2, boot device $device" >>` + shellQuote(filepath.Join(v.dir, pxeVMPowerLog)) + `
-: >` + shellQuote(v.ConsoleLog) + `
-exec ` + shellQuote(setpriv) + ` --pdeathsig KILL ` + shellQuote(v.qemuPath) + ` \
+echo "$(date '+%F %T') power on: boot flags $b1 $b2, boot device $device" >>` + remote.Quote(filepath.Join(v.dir, pxeVMPowerLog)) + `
+: >` + remote.Quote(v.ConsoleLog) + `
+exec ` + remote.Quote(setpriv) + ` --pdeathsig KILL ` + remote.Quote(v.qemuPath) + ` \
 	-name pxe-vm -accel tcg -m ` + fmt.Sprint(pxeVMMemoryMB) + ` -smp 1 \
 	-nodefaults -no-user-config -display none -machine graphics=off -monitor none \
-	-serial ` + shellQuote("file:"+v.ConsoleLog) + ` \
-	-netdev ` + shellQuote(netdev) + ` \
+	-serial ` + remote.Quote("file:"+v.ConsoleLog) + ` \
+	-netdev ` + remote.Quote(netdev) + ` \
 	-device "virtio-net-pci,netdev=n0,mac=` + v.MAC + `$rom" -boot "order=$order" \
 	-chardev "socket,id=ipmi0,host=` + ipmiSimHost + `,port=${` + IPMISimEnvSerialPort + `:?},reconnect=2" \
 	-device ipmi-bmc-extern,id=bmc0,chardev=ipmi0 -device isa-ipmi-kcs,bmc=bmc0 \
-	>>` + shellQuote(filepath.Join(v.dir, pxeVMQEMULog)) + ` 2>&1
+	>>` + remote.Quote(filepath.Join(v.dir, pxeVMQEMULog)) + ` 2>&1
 `
-}
-
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // WaitConsole waits until the console log contains substr and returns the
