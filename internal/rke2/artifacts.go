@@ -80,7 +80,7 @@ func LoadArtifacts(dir, arch string) (*Artifacts, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s does not list %s", sumsPath, name)
 		}
-		got, err := fileSHA256(filepath.Join(dir, name))
+		got, err := FileSHA256(filepath.Join(dir, name))
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +93,9 @@ func LoadArtifacts(dir, arch string) (*Artifacts, error) {
 	return a, nil
 }
 
-func fileSHA256(path string) (string, error) {
+// FileSHA256 returns the hex SHA-256 of the file at path, as
+// sha256sum-<arch>.txt lists it.
+func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

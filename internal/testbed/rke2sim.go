@@ -17,11 +17,13 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/rke2"
 )
 
 // The RKE2 simulator (internal/rke2sim) packaged like RKE2's airgap
 // release artifacts, so that the provider installs it exactly as it
-// installs real RKE2 (see /work/notes/rke2-contract.md).
+// installs real RKE2 (see internal/rke2sim/CONTRACT.md).
 
 // Names of the artifacts, as RKE2 publishes them for linux-amd64.
 const (
@@ -258,7 +260,7 @@ func buildRKE2SimArtifacts(ctx context.Context, root, version, dir string, logf 
 
 	var sums strings.Builder
 	for _, n := range []string{RKE2TarballName, RKE2ImagesName} {
-		sum, err := fileSHA256(filepath.Join(tmp, n))
+		sum, err := rke2.FileSHA256(filepath.Join(tmp, n))
 		if err != nil {
 			return err
 		}
@@ -417,20 +419,6 @@ func copyIntoTar(tw *tar.Writer, h *tar.Header, path string) error {
 		err = errors.New("file changed while being archived")
 	}
 	return err
-}
-
-// fileSHA256 returns the hex SHA-256 of a file.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // rke2StaticFiles are the members of rke2.linux-amd64.tar.gz other than
