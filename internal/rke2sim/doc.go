@@ -1,7 +1,7 @@
 // Package rke2sim is an RKE2 SIMULATOR, not RKE2. It exists so that tests of
 // the provider's homelab_rke2_cluster resource can run where real RKE2
 // cannot (no containerd, no kubelet, no CNI). It honours the contract the
-// provider relies on (see /work/notes/rke2-contract.md in the project):
+// provider relies on (written down in CONTRACT.md next to this file):
 //
 //   - `rke2 --version` prints "rke2 version <Version> (simulator)" and the Go
 //     version;
