@@ -1,6 +1,8 @@
 # The local lab: what `make demo` applies against the testbed peers it starts
-# on this machine (for now an OpenSSH host standing in for the storage
-# server). Later resources join this stack as their peers join the lab.
+# on this machine: an OpenSSH host, a qemu VM running OpenZFS (the storage
+# box, which also backs itself up with restic and runs a one-node RKE2
+# (simulator) cluster), a rest-server as the backup target, a Kubernetes API
+# server with MetalLB's CRDs, and an IPMI BMC (ipmi_sim) for a netbooted node.
 
 terraform {
   required_providers {

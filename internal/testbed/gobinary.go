@@ -58,6 +58,9 @@ func ensureGoBinary(ctx context.Context, b goBinary, logf func(string, ...any)) 
 // buildGoBinary builds b and renames the result to bin atomically, so a
 // reader never sees a partial binary.
 func buildGoBinary(ctx context.Context, b goBinary, binDir, bin string, logf func(string, ...any)) error {
+	if err := allowBuild(ctx, b.label); err != nil {
+		return err
+	}
 	start := time.Now()
 	logf("building %s into %s (several minutes on a cold Go cache)", b.label, bin)
 	goBin, err := goCommand()

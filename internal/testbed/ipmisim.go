@@ -188,7 +188,7 @@ func StartIPMISim(ctx context.Context, dir string, opts IPMISimOptions) (*IPMISi
 	if err != nil {
 		return nil, err
 	}
-	if s.modulePath, err = ensureIPMIBootOptsModule(ctx, opts.Logf); err != nil {
+	if s.modulePath, err = EnsureIPMIBootOptsModule(ctx, opts.Logf); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, ipmiSimStartTimeout)
@@ -781,11 +781,11 @@ func socketInodes(pid int) (map[string]bool, error) {
 	return inodes, nil
 }
 
-// ensureIPMIBootOptsModule returns the boot options module of ipmi_sim,
+// EnsureIPMIBootOptsModule returns the boot options module of ipmi_sim,
 // compiled on first use into <CacheDir>/ipmisim-bootopts-<hash>/bootopts.so.
 // The hash covers the module source and the OpenIPMI headers it is built
 // against. Building needs a C compiler and libopenipmi-dev.
-func ensureIPMIBootOptsModule(ctx context.Context, logf func(string, ...any)) (string, error) {
+func EnsureIPMIBootOptsModule(ctx context.Context, logf func(string, ...any)) (string, error) {
 	h := sha256.New()
 	h.Write([]byte(ipmiBootOptsLayout))
 	h.Write([]byte{0})
@@ -819,6 +819,9 @@ func ensureIPMIBootOptsModule(ctx context.Context, logf func(string, ...any)) (s
 
 // buildIPMIBootOptsModule compiles the module into so (atomically).
 func buildIPMIBootOptsModule(ctx context.Context, dir, so string, logf func(string, ...any)) error {
+	if err := allowBuild(ctx, "the ipmi_sim boot options module"); err != nil {
+		return err
+	}
 	cc := os.Getenv("CC")
 	if cc == "" {
 		cc = "cc"

@@ -60,8 +60,14 @@ func metalLBCRDFiles(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	mod := metalLBModule + "@" + MetalLBVersion
+	env := goEnv()
+	if InStartPhase(ctx) {
+		// A peer's start may read the module cache but not download:
+		// with GOPROXY=off a missing module fails at once.
+		env = append(env, "GOPROXY=off")
+	}
 	// Outside any module, so that the repository's go.mod is not involved.
-	out, err := runGo(ctx, goBin, os.TempDir(), "mod", "download", "-json", mod)
+	out, err := runGoIn(ctx, goBin, os.TempDir(), env, "mod", "download", "-json", mod)
 	if err != nil {
 		return nil, fmt.Errorf("downloading %s: %w", mod, err)
 	}

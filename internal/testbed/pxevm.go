@@ -411,6 +411,9 @@ func safeName(s string) string { return unsafeNameRE.ReplaceAllString(s, "_") }
 // directory, extracts boot/vmlinuz-* from it and installs it as dir (the
 // caller holds the lock).
 func downloadPXEKernel(ctx context.Context, cache, dir, pkg, version string, logf func(string, ...any)) error {
+	if err := allowBuild(ctx, "the PXE kernel "+pkg+" "+version); err != nil {
+		return err
+	}
 	start := time.Now()
 	stale, _ := filepath.Glob(filepath.Join(cache, "."+filepath.Base(dir)+".build-*"))
 	for _, d := range stale {
@@ -558,6 +561,9 @@ func ensurePXEInitrd(ctx context.Context, cache string, logf func(string, ...any
 // buildPXEInitrd builds pxeinit (static, linux/amd64) in a scratch module
 // and packs it as /init into a gzip'd newc cpio at initrd (atomically).
 func buildPXEInitrd(ctx context.Context, dir, initrd string, logf func(string, ...any)) error {
+	if err := allowBuild(ctx, "the PXE initramfs"); err != nil {
+		return err
+	}
 	start := time.Now()
 	goBin, err := goCommand()
 	if err != nil {

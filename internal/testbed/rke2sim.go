@@ -207,6 +207,9 @@ func rke2SimCacheKey(root, version string) (string, error) {
 // buildRKE2SimArtifacts builds everything into a temporary directory next
 // to dir and renames it into place.
 func buildRKE2SimArtifacts(ctx context.Context, root, version, dir string, logf func(string, ...any)) error {
+	if err := allowBuild(ctx, "the RKE2 simulator artifacts "+version); err != nil {
+		return err
+	}
 	start := time.Now()
 	apiserver, err := EnsureKubeAPIServer(ctx, logf)
 	if err != nil {

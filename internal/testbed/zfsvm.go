@@ -223,6 +223,9 @@ func authorizedKeyLine(key ssh.PublicKey) string {
 // renames the result into place, so dir only ever holds a complete image.
 // The caller holds the image lock.
 func buildZFSImage(ctx context.Context, cache, dir string, logf func(string, ...any)) error {
+	if err := allowBuild(ctx, "the ZFS VM image"); err != nil {
+		return err
+	}
 	if err := checkZFSImagePrerequisites(); err != nil {
 		return err
 	}

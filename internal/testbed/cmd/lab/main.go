@@ -1,6 +1,8 @@
-// Command lab runs the demo homelab used by `make demo`: real peers (today
-// an OpenSSH host called "storage") listening on loopback addresses, plus
-// the OpenTofu binary, provider build and CLI configuration to drive them.
+// Command lab runs the demo homelab used by `make demo`: real peers (an
+// OpenSSH host, a ZFS VM that is also a one-node RKE2 (simulator) cluster, a
+// rest-server, a Kubernetes API server and an IPMI BMC) on loopback addresses
+// and a LAN of their own, plus the OpenTofu binary, provider build and CLI
+// configuration to drive them.
 //
 // Usage:
 //
@@ -46,7 +48,10 @@ const (
 	stateVersion   = 1
 	// stopGrace is how long `down` waits after SIGTERM before SIGKILL.
 	stopGrace = 5 * time.Second
-	// peerStartTimeout bounds starting one peer.
+	// peerStartTimeout bounds starting one peer. It covers starting only:
+	// what a peer needs built is built before (see builder), with no
+	// deadline, and a start that would build fails instead (see
+	// testbed.StartPhase).
 	peerStartTimeout = 2 * time.Minute
 )
 
@@ -59,6 +64,15 @@ type peer interface {
 	// Start starts the peer, detached from this process, with its files
 	// under dir, and describes it.
 	Start(ctx context.Context, dir string) (peerRecord, error)
+}
+
+// builder is a peer that needs something built before it can start (a VM
+// image, a binary from the module proxy). Build runs before any peer
+// starts, with no deadline: on a fresh machine the builds take many
+// minutes, far longer than a start may. Start then finds everything in the
+// cache; under its deadline it is not allowed to build.
+type builder interface {
+	Build(ctx context.Context) error
 }
 
 // labPeers are the peers `up` starts, in order.
@@ -168,6 +182,8 @@ func usage() {
 // lab knows where the lab's files live.
 type lab struct {
 	dir string
+	// startTimeout bounds each peer's Start (peerStartTimeout).
+	startTimeout time.Duration
 }
 
 // newLab locates the lab directory in the repository root.
@@ -176,7 +192,7 @@ func newLab() (*lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &lab{dir: filepath.Join(root, labDirName)}, nil
+	return &lab{dir: filepath.Join(root, labDirName), startTimeout: peerStartTimeout}, nil
 }
 
 // path returns the path of a file in the lab directory.
@@ -213,7 +229,10 @@ func (l *lab) up(ctx context.Context) error {
 	if err := l.ensureTooling(ctx, st); err != nil {
 		return err
 	}
-	if err := l.startPeers(ctx, st); err != nil {
+	if err := buildPeers(ctx, labPeers); err != nil {
+		return err
+	}
+	if err := l.startPeers(ctx, st, labPeers); err != nil {
 		return err
 	}
 	printStatus(st)
@@ -223,9 +242,6 @@ func (l *lab) up(ctx context.Context) error {
 // ensureTooling makes sure OpenTofu is cached, builds the provider and
 // writes the CLI config that points OpenTofu at it.
 func (l *lab) ensureTooling(ctx context.Context, st *labState) error {
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...)
-	}
 	tofu, err := testbed.EnsureOpenTofu(ctx, logf)
 	if err != nil {
 		return err
@@ -239,16 +255,33 @@ func (l *lab) ensureTooling(ctx context.Context, st *labState) error {
 	return testbed.WriteCLIConfig(st.CLIConfig, st.ProviderDir)
 }
 
+// buildPeers builds what each peer needs, before any peer starts and with
+// no deadline but ctx's (Ctrl-C), so that no start deadline covers a build.
+func buildPeers(ctx context.Context, peers []peer) error {
+	for _, p := range peers {
+		b, ok := p.(builder)
+		if !ok {
+			continue
+		}
+		if err := b.Build(ctx); err != nil {
+			return fmt.Errorf("building what %s needs: %w", p.Name(), err)
+		}
+	}
+	return nil
+}
+
 // startPeers starts each peer in a fresh directory, recording it in
 // lab.json right away so that `down` can clean up even after a failure.
-func (l *lab) startPeers(ctx context.Context, st *labState) error {
+// Each start is bounded by l.startTimeout and marked as a start phase, in
+// which the testbed refuses to build: buildPeers must have run first.
+func (l *lab) startPeers(ctx context.Context, st *labState, peers []peer) error {
 	st.TFVars = l.path(tfvarsFileName)
-	for _, p := range labPeers {
+	for _, p := range peers {
 		dir := l.path(p.Name())
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("clearing %s: %w", dir, err)
 		}
-		pctx, cancel := context.WithTimeout(ctx, peerStartTimeout)
+		pctx, cancel := context.WithTimeout(testbed.StartPhase(ctx), l.startTimeout)
 		rec, err := p.Start(pctx, dir)
 		cancel()
 		if err != nil {
@@ -260,6 +293,11 @@ func (l *lab) startPeers(ctx context.Context, st *labState) error {
 		}
 	}
 	return l.writeTFVars(st)
+}
+
+// logf prints the lab's progress messages.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...)
 }
 
 // down stops every recorded peer and removes the runtime files. Build
@@ -484,31 +522,45 @@ type zfsHost struct {
 // Name implements peer.
 func (h zfsHost) Name() string { return h.name }
 
+// Build implements builder: the VM image, restic, the RKE2 simulator's
+// artifacts (the storage box also runs the lab's one-node RKE2 cluster,
+// installed by the provider from these airgap artifacts) and MetalLB's
+// module for its CRDs. Several minutes each on a fresh machine.
+func (h zfsHost) Build(ctx context.Context) error {
+	_, err := h.ensure(ctx)
+	return err
+}
+
+// zfsHostArtifacts are what a zfsHost needs built.
+type zfsHostArtifacts struct {
+	restic, rke2Artifacts string
+}
+
+// ensure returns what the peer needs, building it unless ctx is a start
+// phase (then it is only looked up in the cache).
+func (h zfsHost) ensure(ctx context.Context) (zfsHostArtifacts, error) {
+	var a zfsHostArtifacts
+	_, err := testbed.EnsureZFSImage(ctx, logf)
+	if err == nil {
+		a.restic, err = testbed.EnsureRestic(ctx, logf)
+	}
+	if err == nil {
+		a.rke2Artifacts, err = testbed.RKE2SimArtifacts(ctx, labRKE2Version, logf)
+	}
+	if err == nil {
+		_, err = testbed.MetalLBCRDs(ctx)
+	}
+	return a, err
+}
+
 // Start implements peer: it boots a detached ZFS VM and exposes it to the
-// demo as the zfs_* variables. The first run builds the VM image (several
-// minutes), which the per-peer start timeout does not cover: that step ends
-// only with Ctrl-C or SIGTERM.
+// demo as the zfs_* variables.
 func (h zfsHost) Start(ctx context.Context, dir string) (peerRecord, error) {
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...)
-	}
-	// Builds (first run only) are not bounded by the per-peer start
-	// timeout: the VM image, restic, and the RKE2 simulator's artifacts
-	// (the storage box also runs the lab's one-node RKE2 cluster, installed
-	// by the provider from these airgap artifacts).
-	buildCtx, stop := signal.NotifyContext(context.WithoutCancel(ctx), os.Interrupt, syscall.SIGTERM)
-	_, err := testbed.EnsureZFSImage(buildCtx, logf)
-	var restic, artifacts string
-	if err == nil {
-		restic, err = testbed.EnsureRestic(buildCtx, logf)
-	}
-	if err == nil {
-		artifacts, err = testbed.RKE2SimArtifacts(buildCtx, labRKE2Version, logf)
-	}
-	stop()
+	built, err := h.ensure(ctx)
 	if err != nil {
 		return peerRecord{}, err
 	}
+	restic, artifacts := built.restic, built.rke2Artifacts
 	// The VM's second NIC is on a LAN the host reaches directly, so that
 	// the RKE2 cluster on it is reachable at a stable address.
 	lan, err := testbed.StartLAN(ctx)
@@ -590,21 +642,16 @@ type kubeAPI struct {
 // Name implements peer.
 func (k kubeAPI) Name() string { return k.name }
 
+// Build implements builder: kube-apiserver (about 4 minutes cold).
+func (k kubeAPI) Build(ctx context.Context) error {
+	_, err := testbed.EnsureKubeAPIServer(ctx, logf)
+	return err
+}
+
 // Start implements peer: it starts a detached Kubernetes API, installs
 // MetalLB's CRDs and namespace, and exposes it to the demo as the
-// kubeconfig_path variable. The first run builds kube-apiserver (several
-// minutes), which the per-peer start timeout does not cover: that step
-// ends only with Ctrl-C or SIGTERM.
+// kubeconfig_path variable.
 func (k kubeAPI) Start(ctx context.Context, dir string) (peerRecord, error) {
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...)
-	}
-	buildCtx, stop := signal.NotifyContext(context.WithoutCancel(ctx), os.Interrupt, syscall.SIGTERM)
-	_, err := testbed.EnsureKubeAPIServer(buildCtx, logf)
-	stop()
-	if err != nil {
-		return peerRecord{}, err
-	}
 	kube, err := testbed.StartKube(ctx, dir, testbed.KubeOptions{Detach: true, Logf: logf})
 	if err != nil {
 		return peerRecord{}, err
@@ -646,11 +693,14 @@ type bmcHost struct {
 // Name implements peer.
 func (b bmcHost) Name() string { return b.name }
 
+// Build implements builder: ipmi_sim's boot options module.
+func (b bmcHost) Build(ctx context.Context) error {
+	_, err := testbed.EnsureIPMIBootOptsModule(ctx, logf)
+	return err
+}
+
 // Start implements peer.
 func (b bmcHost) Start(ctx context.Context, dir string) (peerRecord, error) {
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...)
-	}
 	sim, err := testbed.StartIPMISim(ctx, filepath.Join(dir, "ipmi"), testbed.IPMISimOptions{Detach: true, Logf: logf})
 	if err != nil {
 		return peerRecord{}, err
@@ -718,11 +768,14 @@ func (b backupServer) Name() string { return b.name }
 // qemuHostAddr is the host's loopback as a qemu user-network guest reaches it.
 const qemuHostAddr = "10.0.2.2"
 
+// Build implements builder: rest-server from the module proxy.
+func (b backupServer) Build(ctx context.Context) error {
+	_, err := testbed.EnsureRestServer(ctx, logf)
+	return err
+}
+
 // Start implements peer.
 func (b backupServer) Start(ctx context.Context, dir string) (peerRecord, error) {
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "lab: "+format+"\n", args...)
-	}
 	s, err := testbed.StartRestServer(ctx, dir, testbed.RestServerOptions{User: "lab", Detach: true, Logf: logf})
 	if err != nil {
 		return peerRecord{}, err
