@@ -145,3 +145,76 @@ func TestCmdRejectsNUL(t *testing.T) {
 		t.Fatal("an empty command must be rejected")
 	}
 }
+
+// loginShells are the shells CommandLine is checked against locally; sshd
+// runs "$SHELL -c LINE" with the user's login shell.
+var loginShells = []string{"/bin/sh", "/bin/bash", "/usr/bin/fish"}
+
+// shellLineArgs has shell run CommandLine's line for a reporting script and
+// returns the arguments the script saw.
+func shellLineArgs(t testing.TB, shell string, words []string) []string {
+	t.Helper()
+	const script = `printf '%s\n' "$#"; for a; do printf %s "$a" | base64 -w0; echo; done`
+	line := CommandLine(append([]string{"sh", "-c", script, "x"}, words...))
+	out, err := exec.Command(shell, "-c", line).Output()
+	if err != nil {
+		t.Fatalf("%s -c %s: %v", shell, line, err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	n, err := strconv.Atoi(lines[0])
+	if err != nil || n != len(lines)-1 {
+		t.Fatalf("unexpected output of %s %q for %q", shell, out, words)
+	}
+	var got []string
+	for _, l := range lines[1:] {
+		b, err := base64.StdEncoding.DecodeString(l)
+		if err != nil {
+			t.Fatalf("decoding %q: %v", l, err)
+		}
+		got = append(got, string(b))
+	}
+	return got
+}
+
+func TestCommandLineIsTheSameArgvInEveryShell(t *testing.T) {
+	words := append(append([]string{}, nastyWords...), `a\`, "; echo pwned; echo ", `'\'`, "trailing\n\n")
+	for _, shell := range loginShells {
+		got := shellLineArgs(t, shell, words)
+		if len(got) != len(words) {
+			t.Fatalf("%s saw %d arguments, want %d: %q", shell, len(got), len(words), got)
+		}
+		for i := range got {
+			if got[i] != words[i] {
+				t.Errorf("%s: argument %d arrived as %q, want %q", shell, i, got[i], words[i])
+			}
+		}
+	}
+}
+
+func TestCommandLineLeavesPlainCommandsReadable(t *testing.T) {
+	argv := []string{"zpool", "status", "-j", "tank", "/dev/disk/by-id/virtio-d1"}
+	if got := CommandLine(argv); got != strings.Join(argv, " ") {
+		t.Fatalf("CommandLine(%q) = %s", argv, got)
+	}
+}
+
+// FuzzCommandLine proves, through every login shell here, that no pair of
+// values changes the argv that arrives. Run with:
+// go test -fuzz FuzzCommandLine ./internal/remote
+func FuzzCommandLine(f *testing.F) {
+	for _, w := range nastyWords {
+		f.Add(w, "x")
+	}
+	f.Add(`a\`, ";id")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if strings.IndexByte(a+b, 0) >= 0 {
+			return // argv cannot carry NUL; Cmd.validate rejects it
+		}
+		for _, shell := range loginShells {
+			got := shellLineArgs(t, shell, []string{a, b})
+			if len(got) != 2 || got[0] != a || got[1] != b {
+				t.Fatalf("%s read %q as %q", shell, []string{a, b}, got)
+			}
+		}
+	})
+}

@@ -427,11 +427,10 @@ func (c *conn) exec(ctx context.Context, argv []string, stdin io.Reader, stdout,
 	defer outGate.shut()
 	defer errGate.shut()
 	sess.Stdin, sess.Stdout, sess.Stderr = stdin, outGate, errGate
-	line := Join(argv)
 	// Arguments never carry secrets (those travel on stdin), so the command
-	// line may be logged.
-	c.pool.log(ctx, "running command over SSH", map[string]any{"target": c.target(), "command": line})
-	if err := sess.Start(line); err != nil {
+	// may be logged; the log shows it POSIX-quoted, as people read it.
+	c.pool.log(ctx, "running command over SSH", map[string]any{"target": c.target(), "command": Join(argv)})
+	if err := sess.Start(CommandLine(argv)); err != nil {
 		return -1, &ConnError{Target: c.target(), Op: "start command on", Err: err}
 	}
 	done := make(chan error, 1)

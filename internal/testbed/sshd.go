@@ -222,7 +222,7 @@ func (s *SSHD) writeKeys() error {
 		clientKeyName:          {client.privPEM, 0o600},
 		clientKeyName + ".pub": {[]byte(client.authLine + "\n"), 0o644},
 	}
-	for _, u := range []string{"root", SudoUser, NoSudoUser} {
+	for _, u := range []string{"root", SudoUser, NoSudoUser, FishUser} {
 		files[filepath.Join(authorizedKeysName, u)] = struct {
 			data []byte
 			mode os.FileMode

@@ -24,6 +24,12 @@ const (
 	NoSudoUser = "homelab-nosudo"
 	// NoSudoPassword is NoSudoUser's login password.
 	NoSudoPassword = "nosudo-password"
+	// FishUser logs in with the testbed client key and has fish, a shell
+	// whose quoting differs from POSIX sh, as its login shell (see
+	// EnsureFishUser). It has no sudo rights.
+	FishUser = "homelab-fish"
+	// FishPath is Debian's fish.
+	FishPath = "/usr/bin/fish"
 )
 
 const (
@@ -107,6 +113,33 @@ func ensureNoSudoUser() error {
 		return fmt.Errorf("setting password of %s: %w", NoSudoUser, err)
 	}
 	return nil
+}
+
+// EnsureFishUser idempotently creates FishUser with fish as its login
+// shell, for tests proving that commands do not depend on the user's login
+// shell. It needs root and Debian's fish (scripts/install-deps).
+func EnsureFishUser() error {
+	if err := requireRoot("creating the testbed's fish account"); err != nil {
+		return err
+	}
+	if _, err := os.Stat(FishPath); err != nil {
+		return fmt.Errorf("fish is needed for the login-shell tests (Debian's fish; run scripts/install-deps): %w", err)
+	}
+	cache, err := CacheDir()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), usersLockWait)
+	defer cancel()
+	return withFileLock(ctx, filepath.Join(cache, usersLockName), func() error {
+		if err := ensureAccount(FishUser); err != nil {
+			return err
+		}
+		if err := runSystem(nil, "usermod", "-s", FishPath, FishUser); err != nil {
+			return fmt.Errorf("setting the login shell of %s: %w", FishUser, err)
+		}
+		return setShadowPassword(FishUser, noLoginPassword)
+	})
 }
 
 // ensureAccount creates a local account with a home directory unless it
