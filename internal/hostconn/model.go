@@ -25,6 +25,7 @@ type ProviderSSHModel struct {
 	InsecureIgnoreHostKey types.Bool    `tfsdk:"insecure_ignore_host_key"`
 	Sudo                  types.Bool    `tfsdk:"sudo"`
 	Timeout               types.String  `tfsdk:"timeout"`
+	CommandTimeout        types.String  `tfsdk:"command_timeout"`
 	Bastion               *BastionModel `tfsdk:"bastion"`
 }
 
@@ -73,9 +74,12 @@ type Defaults struct {
 
 // Target is a resolved way to reach one host.
 type Target struct {
-	Local  bool
-	Sudo   bool
-	Config remote.Config
+	Local bool
+	Sudo  bool
+	// CommandTimeout bounds commands without a deadline of their own, on
+	// SSH (also in Config) and local targets alike.
+	CommandTimeout time.Duration
+	Config         remote.Config
 }
 
 // String names the target in messages.
@@ -144,6 +148,7 @@ func Unknowns(m *SSHModel, d *ProviderSSHModel) []string {
 		add(prefix+"insecure_ignore_host_key", c.InsecureIgnoreHostKey)
 		add(prefix+"sudo", c.Sudo)
 		add(prefix+"timeout", c.Timeout)
+		add(prefix+"command_timeout", c.CommandTimeout)
 		if b := c.Bastion; b != nil {
 			add(prefix+"bastion.host", b.Host)
 			add(prefix+"bastion.port", b.Port)
@@ -189,6 +194,12 @@ func Resolve(m *SSHModel, d *ProviderSSHModel, at path.Path) (Target, diag.Diagn
 		return Target{}, diags
 	}
 	t := Target{Sudo: boolean(m.Sudo, d.Sudo)}
+	commandTimeout, err := time.ParseDuration(str(m.CommandTimeout, d.CommandTimeout, remote.DefaultCommandTimeout.String()))
+	if err != nil {
+		diags.AddAttributeError(at.AtName("command_timeout"), "Invalid SSH command timeout", err.Error())
+		return Target{}, diags
+	}
+	t.CommandTimeout = commandTimeout
 	if m.Local.ValueBool() {
 		if host != "localhost" {
 			diags.AddAttributeError(at.AtName("local"), "Local execution needs host = \"localhost\"",
@@ -215,6 +226,7 @@ func Resolve(m *SSHModel, d *ProviderSSHModel, at path.Path) (Target, diag.Diagn
 		HostKey:               str(m.HostKey, types.StringNull(), ""),
 		InsecureIgnoreHostKey: boolean(m.InsecureIgnoreHostKey, d.InsecureIgnoreHostKey),
 		Timeout:               timeout,
+		CommandTimeout:        commandTimeout,
 		Sudo:                  t.Sudo,
 	}
 	if cfg.PrivateKey == "" && cfg.Password == "" && !cfg.Agent {
@@ -269,7 +281,7 @@ func Connect(d *Defaults, m *SSHModel, at path.Path) (remote.Runner, Target, dia
 		return nil, t, diags
 	}
 	if t.Local {
-		return remote.NewLocal(t.Sudo), t, diags
+		return remote.NewLocalBounded(t.Sudo, t.CommandTimeout), t, diags
 	}
 	if d == nil || d.Pool == nil {
 		diags.AddError("Provider not configured", "The homelab provider was not configured before use; this is a bug in the provider.")

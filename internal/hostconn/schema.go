@@ -48,6 +48,8 @@ var sshAttrs = []attr{
 	{name: "sudo", kind: kBool, desc: "Run commands through `sudo -n` when `user` is not root. Sudo must not ask for a password (a `NOPASSWD` rule): a prompt fails at once instead of hanging."},
 	{name: "timeout", kind: kString, desc: "How long to wait for the TCP connection and SSH handshake, as a Go duration (`30s`, `2m`). Defaults to the provider's `ssh.timeout`, then `30s`.",
 		strV: []validator.String{durationValidator{}}},
+	{name: "command_timeout", kind: kString, desc: "How long one command may run when the operation has no deadline of its own (refresh, plan, data sources; create, update and delete are bounded by the resource's `timeouts` instead), as a Go duration. A command that does not answer in time (a hung disk, a suspended pool, a frozen host) fails the operation with an error that keeps the state. Defaults to the provider's `ssh.command_timeout`, then `5m`.",
+		strV: []validator.String{durationValidator{}}},
 	{name: "local", kind: kBool, onlyHost: true, desc: "Run commands on the machine Terraform runs on, without SSH. Requires `host = \"localhost\"`; `sudo` still applies."},
 }
 

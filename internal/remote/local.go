@@ -11,8 +11,19 @@ import (
 
 // NewLocal returns a Runner for the machine the provider runs on. With sudo,
 // commands run through "sudo -n" unless the provider already runs as root.
+// Commands without a deadline of their own are bounded by
+// DefaultCommandTimeout.
 func NewLocal(sudo bool) Runner {
-	return &shellRunner{ex: localExecutor{}, sudo: sudo && os.Geteuid() != 0}
+	return NewLocalBounded(sudo, DefaultCommandTimeout)
+}
+
+// NewLocalBounded is NewLocal with commands without a deadline of their own
+// bounded by commandTimeout (DefaultCommandTimeout when not positive).
+func NewLocalBounded(sudo bool, commandTimeout time.Duration) Runner {
+	if commandTimeout <= 0 {
+		commandTimeout = DefaultCommandTimeout
+	}
+	return &shellRunner{ex: localExecutor{}, sudo: sudo && os.Geteuid() != 0, commandTimeout: commandTimeout}
 }
 
 type localExecutor struct{}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"time"
 )
 
 // Runner runs commands and moves files on one host.
@@ -135,6 +136,8 @@ type executor interface {
 type shellRunner struct {
 	ex   executor
 	sudo bool
+	// commandTimeout bounds a command whose context has no deadline.
+	commandTimeout time.Duration
 }
 
 // Exit status the read script uses for a missing file.
@@ -165,10 +168,24 @@ func (r *shellRunner) Run(ctx context.Context, cmd Cmd) (Result, error) {
 	if r.sudo {
 		argv = sudoWrap(argv)
 	}
+	bounded := false
+	if _, ok := ctx.Deadline(); !ok && r.commandTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.commandTimeout)
+		defer cancel()
+		bounded = true
+	}
 	var stdout, stderr bytes.Buffer
 	code, err := r.ex.exec(ctx, argv, cmd.Stdin, &stdout, &stderr)
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code}
 	if err != nil {
+		if bounded && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// Still a ConnError: nothing is known about the outcome, so
+			// callers keep their state.
+			err = &ConnError{Target: r.ex.target(), Op: "run command on", Err: fmt.Errorf(
+				"%s did not answer within %s (the ssh block's command_timeout): the host or the command is blocked; nothing is known about its outcome",
+				cmd.String(), r.commandTimeout)}
+		}
 		return res, err
 	}
 	if code != 0 {

@@ -25,6 +25,9 @@ const (
 	DefaultTimeout           = 30 * time.Second
 	DefaultMaxSessions       = 10 // OpenSSH's MaxSessions default
 	DefaultKeepAliveInterval = 15 * time.Second
+	// DefaultCommandTimeout bounds a command whose context has no deadline
+	// of its own (reads, plans): no refresh can hang on a blocked command.
+	DefaultCommandTimeout = 5 * time.Minute
 )
 
 // Config says how to reach and log in to one host over SSH.
@@ -48,6 +51,10 @@ type Config struct {
 
 	// Timeout bounds connecting and the SSH handshake.
 	Timeout time.Duration
+	// CommandTimeout bounds each command whose context has no deadline
+	// (DefaultCommandTimeout when zero). Operations with a deadline of their
+	// own (a resource's timeouts {}) are bounded by that instead.
+	CommandTimeout time.Duration
 	// Bastion, when set, is the jump host the connection is made through.
 	Bastion *Config
 	// Sudo runs every command through "sudo -n" unless User is root.
@@ -72,6 +79,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KeepAliveInterval <= 0 {
 		c.KeepAliveInterval = DefaultKeepAliveInterval
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = DefaultCommandTimeout
 	}
 	return c
 }
@@ -127,7 +137,7 @@ func (p *Pool) Runner(cfg Config) (Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &shellRunner{ex: c, sudo: cfg.Sudo && cfg.User != "root"}, nil
+	return &shellRunner{ex: c, sudo: cfg.Sudo && cfg.User != "root", commandTimeout: cfg.CommandTimeout}, nil
 }
 
 // Dials reports how many SSH connections the pool has opened, bastion hops
