@@ -8,10 +8,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostfacts"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 )
@@ -102,7 +102,7 @@ func (d *Host) Read(ctx context.Context, req datasource.ReadRequest, resp *datas
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	tflog.Debug(ctx, "reading host facts", map[string]any{"target": target.String()})
+	logging.Debug(ctx, "reading host facts", map[string]any{"target": target.String()})
 	facts, err := hostfacts.Gather(ctx, runner)
 	if err != nil {
 		resp.Diagnostics.AddError("Unable to read facts of host "+target.String(), explain(err))

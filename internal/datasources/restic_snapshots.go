@@ -8,9 +8,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfrestic"
@@ -131,7 +131,7 @@ func (d *ResticSnapshots) Read(ctx context.Context, req datasource.ReadRequest, 
 	snaps, err := c.Snapshots(ctx, f)
 wait:
 	for delay := 2 * time.Second; restic.IsLocked(err); delay = min(2*delay, 15*time.Second) {
-		tflog.Info(ctx, "restic repository is locked, waiting", map[string]any{"repository": restic.RedactRepository(repo)})
+		logging.Info(ctx, "restic repository is locked, waiting", map[string]any{"repository": restic.RedactRepository(repo)})
 		select {
 		case <-ctx.Done():
 			break wait // report the lock, not the deadline

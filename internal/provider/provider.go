@@ -17,6 +17,7 @@ import (
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/datasources"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/resources"
@@ -48,12 +49,8 @@ var (
 // New returns a constructor for the provider at the given version.
 func New(version string) func() provider.Provider {
 	return func() provider.Provider {
-		return &Provider{version: version, pool: remote.NewPool(poolLogger)}
+		return &Provider{version: version, pool: remote.NewPool(logging.Pool)}
 	}
-}
-
-func poolLogger(ctx context.Context, msg string, fields map[string]any) {
-	tflog.Debug(ctx, msg, fields)
 }
 
 func (p *Provider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -125,7 +122,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		return
 	}
 	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, "password", "private_key", "kubeconfig")
-	tflog.Debug(ctx, "configuring homelab provider", map[string]any{"version": p.version, "ssh_defaults": m.SSH != nil})
+	logging.Debug(ctx, "configuring homelab provider", map[string]any{"version": p.version, "ssh_defaults": m.SSH != nil})
 	data := &providerdata.Data{
 		Defaults: hostconn.Defaults{Pool: p.pool, SSH: m.SSH, BMC: m.BMC, Kubernetes: m.Kubernetes},
 		ZFS:      zfs.NewRegistry(),

@@ -24,12 +24,12 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/kube"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 )
 
@@ -355,7 +355,7 @@ func fetch(ctx context.Context, c *kube.Client, ns, name string) (p *kube.Pool, 
 // ("MetalLB pools: server-side apply and conflicts") for when it is set.
 func (r *MetalLBPool) write(ctx context.Context, c *kube.Client, p *kube.Pool, force bool) error {
 	return kube.Retry(ctx, kube.IsNotReady, func(attempt int, err error) {
-		tflog.Info(ctx, "MetalLB is not ready yet, retrying", map[string]any{"pool": p.Name, "attempt": attempt, "reason": err.Error()})
+		logging.Info(ctx, "MetalLB is not ready yet, retrying", map[string]any{"pool": p.Name, "attempt": attempt, "reason": err.Error()})
 	}, func() error {
 		if err := checkOtherPools(ctx, c, p); err != nil {
 			return err
@@ -502,7 +502,7 @@ func (r *MetalLBPool) Read(ctx context.Context, req resource.ReadRequest, resp *
 	}
 	got, gone, err := fetch(ctx, c, m.Namespace.ValueString(), m.Name.ValueString())
 	if gone {
-		tflog.Warn(ctx, "MetalLB pool no longer exists, removing it from state", map[string]any{"pool": m.ID.ValueString()})
+		logging.Warn(ctx, "MetalLB pool no longer exists, removing it from state", map[string]any{"pool": m.ID.ValueString()})
 		resp.State.RemoveResource(ctx)
 		return
 	}

@@ -27,10 +27,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/bmc"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/pxe"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
@@ -504,7 +504,7 @@ func (r *Node) bmcClient(ctx context.Context, m *NodeModel, passwordWO string) (
 		cfg.Protocol = "auto"
 	}
 	ctx = providerdata.MaskSecrets(ctx, cfg.Password)
-	cfg.Logger = func(msg string, fields map[string]any) { tflog.Debug(ctx, msg, fields) }
+	cfg.Logger = func(msg string, fields map[string]any) { logging.Debug(ctx, msg, fields) }
 	c, err := bmc.New(cfg)
 	if err != nil {
 		diags.AddAttributeError(path.Root("bmc"), "Unable to configure the BMC of node "+m.Name.ValueString(), err.Error())
@@ -565,7 +565,7 @@ func (r *Node) refresh(ctx context.Context, m *NodeModel, c *bmc.Client, diags *
 		}
 		inv, err := c.Inventory(ctx)
 		if err != nil {
-			tflog.Warn(ctx, "could not read the BMC's inventory", map[string]any{"node": name, "error": err.Error()})
+			logging.Warn(ctx, "could not read the BMC's inventory", map[string]any{"node": name, "error": err.Error()})
 		}
 		m.Vendor, m.Model = types.StringValue(inv.Vendor), types.StringValue(inv.Model)
 		m.Serial, m.BMCFirmware = types.StringValue(inv.Serial), types.StringValue(inv.BMCFirmware)
@@ -610,7 +610,7 @@ func (r *Node) Read(ctx context.Context, req resource.ReadRequest, resp *resourc
 	var c *bmc.Client
 	if m.BMC != nil {
 		if !m.BMC.PasswordWOVersion.IsNull() && m.BMC.Password.IsNull() && (r.data == nil || r.data.BMC == nil || r.data.BMC.Password.ValueString() == "") {
-			tflog.Warn(ctx, "write-only BMC password and none in the provider: the BMC is not read", map[string]any{"node": m.Name.ValueString()})
+			logging.Warn(ctx, "write-only BMC password and none in the provider: the BMC is not read", map[string]any{"node": m.Name.ValueString()})
 		} else {
 			var d diag.Diagnostics
 			ctx, c, d = r.bmcClient(ctx, &m, "")
@@ -678,7 +678,7 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 				diags.AddError(fmt.Sprintf("Unable to write PXE files of node %s", name), explain(err))
 				return
 			}
-			tflog.Info(ctx, "wrote PXE files", map[string]any{"node": name, "files": len(files)})
+			logging.Info(ctx, "wrote PXE files", map[string]any{"node": name, "files": len(files)})
 		}
 	}
 	if prior != nil && prior.PXE != nil {
@@ -713,7 +713,7 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 			diags.AddError(fmt.Sprintf("Unable to set boot device of node %s", name), bmcDetail(err))
 			return
 		}
-		tflog.Info(ctx, "set boot device", map[string]any{"node": name, "device": b.Device.ValueString(), "persistent": b.Persistent.ValueBool()})
+		logging.Info(ctx, "set boot device", map[string]any{"node": name, "device": b.Device.ValueString(), "persistent": b.Persistent.ValueBool()})
 	}
 	if reprovision {
 		if !r.reprovision(ctx, &m, c, diags) {
@@ -760,7 +760,7 @@ func (r *Node) setPower(ctx context.Context, c *bmc.Client, want string) error {
 	if got == want {
 		return nil
 	}
-	tflog.Info(ctx, "changing power state", map[string]any{"from": got, "to": want})
+	logging.Info(ctx, "changing power state", map[string]any{"from": got, "to": want})
 	return c.SetPower(ctx, want)
 }
 
@@ -785,7 +785,7 @@ func (r *Node) reprovision(ctx context.Context, m *NodeModel, c *bmc.Client, dia
 		diags.AddError("Unable to restart node "+name+" to reprovision it", bmcDetail(err))
 		return false
 	}
-	tflog.Info(ctx, "node restarted into PXE to reprovision it", map[string]any{"node": name, "was": state})
+	logging.Info(ctx, "node restarted into PXE to reprovision it", map[string]any{"node": name, "was": state})
 	w := m.WaitForSSH
 	if w == nil {
 		return true
@@ -811,7 +811,7 @@ func waitForSSH(ctx context.Context, addr string, timeout time.Duration) error {
 		if last == nil {
 			return nil
 		}
-		tflog.Debug(ctx, "waiting for SSH", map[string]any{"address": addr, "attempt": attempt, "error": last.Error()})
+		logging.Debug(ctx, "waiting for SSH", map[string]any{"address": addr, "attempt": attempt, "error": last.Error()})
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s did not answer SSH within %s: %v", addr, timeout, last)

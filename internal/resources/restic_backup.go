@@ -24,9 +24,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/systemd"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfrestic"
@@ -422,9 +422,9 @@ func (r *ResticBackup) write(ctx context.Context, plan, config planGetter, prior
 			return
 		}
 	}
-	tflog.Info(ctx, "installed restic backup units", map[string]any{"unit": main.Name})
+	logging.Info(ctx, "installed restic backup units", map[string]any{"unit": main.Name})
 	if m.RunNow.ValueBool() {
-		tflog.Info(ctx, "running the backup now", map[string]any{"unit": main.Name})
+		logging.Info(ctx, "running the backup now", map[string]any{"unit": main.Name})
 		if err := mgr.RunNow(ctx, main.Name); err != nil {
 			diags.AddError(fmt.Sprintf("Backup %s failed when run during apply", name),
 				err.Error()+"\n\nThe units are installed; the state records them. Fix the cause and apply again, or set run_now = false.")
@@ -455,7 +455,7 @@ func (r *ResticBackup) Read(ctx context.Context, req resource.ReadRequest, resp 
 	case err != nil:
 		resp.Diagnostics.AddError("Unable to read restic backup "+m.Name.ValueString(), explain(err))
 	case gone:
-		tflog.Warn(ctx, "restic backup units are gone, removing them from state", map[string]any{"name": m.Name.ValueString()})
+		logging.Warn(ctx, "restic backup units are gone, removing them from state", map[string]any{"name": m.Name.ValueString()})
 		resp.State.RemoveResource(ctx)
 	default:
 		resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)

@@ -21,9 +21,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfrestic"
@@ -240,9 +240,9 @@ func (r *ResticRepo) write(ctx context.Context, plan planGetter, config planGett
 		_, err := c.Config(ctx)
 		switch {
 		case err == nil:
-			tflog.Info(ctx, "adopting the existing restic repository: it opens with the given password", map[string]any{"repository": repo})
+			logging.Info(ctx, "adopting the existing restic repository: it opens with the given password", map[string]any{"repository": repo})
 		case restic.IsNotExist(err):
-			tflog.Info(ctx, "no repository there: initializing it", map[string]any{"repository": repo})
+			logging.Info(ctx, "no repository there: initializing it", map[string]any{"repository": repo})
 			if _, err := c.Init(ctx); err != nil {
 				diags.AddError(summary, tfrestic.Explain(err, repo))
 				return
@@ -293,7 +293,7 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 		_, err := c.Config(ctx)
 		switch {
 		case restic.IsNotExist(err):
-			tflog.Warn(ctx, "restic repository no longer exists, removing it from state", map[string]any{"repository": repo})
+			logging.Warn(ctx, "restic repository no longer exists, removing it from state", map[string]any{"repository": repo})
 			resp.State.RemoveResource(ctx)
 		case err == nil || restic.IsWrongPassword(err):
 			resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
@@ -305,7 +305,7 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 	err := r.inspect(ctx, c, &m, m.CheckOnRefresh.ValueBool())
 	switch {
 	case restic.IsNotExist(err):
-		tflog.Warn(ctx, "restic repository no longer exists, removing it from state", map[string]any{"repository": repo})
+		logging.Warn(ctx, "restic repository no longer exists, removing it from state", map[string]any{"repository": repo})
 		resp.State.RemoveResource(ctx)
 		return
 	case err != nil:

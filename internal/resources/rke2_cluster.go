@@ -25,10 +25,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/kube"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/rke2"
@@ -653,7 +653,7 @@ func (r *RKE2Cluster) newOp(ctx context.Context, m *RKE2ClusterModel, secrets ..
 	ctx = providerdata.MaskSecrets(ctx, secrets...)
 	op := &rke2Op{r: r, m: m, secrets: secrets, arts: map[string]*rke2.Artifacts{}}
 	op.ctx = ctx
-	op.log = func(msg string, f map[string]any) { tflog.Info(ctx, msg, f) }
+	op.log = func(msg string, f map[string]any) { logging.Info(ctx, msg, f) }
 	return op, ctx
 }
 
@@ -668,7 +668,7 @@ func (op *rke2Op) addSecret(ctx context.Context, s ...string) context.Context {
 	}
 	ctx = providerdata.MaskSecrets(ctx, op.secrets...)
 	op.ctx = ctx
-	op.log = func(msg string, f map[string]any) { tflog.Info(ctx, msg, f) }
+	op.log = func(msg string, f map[string]any) { logging.Info(ctx, msg, f) }
 	return ctx
 }
 
@@ -1199,7 +1199,7 @@ func (r *RKE2Cluster) Create(ctx context.Context, req resource.CreateRequest, re
 		fail(err)
 		return
 	}
-	tflog.Info(ctx, "RKE2 cluster is up", map[string]any{"cluster_id": uid, "servers": len(servers), "agents": len(agents)})
+	logging.Info(ctx, "RKE2 cluster is up", map[string]any{"cluster_id": uid, "servers": len(servers), "agents": len(agents)})
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
@@ -1461,7 +1461,7 @@ func (r *RKE2Cluster) Read(ctx context.Context, req resource.ReadRequest, resp *
 		return
 	}
 	if installed == 0 {
-		tflog.Warn(ctx, "RKE2 is not installed on any server of the cluster any more, removing it from state", map[string]any{"servers": names(servers)})
+		logging.Warn(ctx, "RKE2 is not installed on any server of the cluster any more, removing it from state", map[string]any{"servers": names(servers)})
 		resp.State.RemoveResource(ctx)
 		return
 	}
@@ -1527,7 +1527,7 @@ func (r *RKE2Cluster) Delete(ctx context.Context, req resource.DeleteRequest, re
 		return
 	}
 	if m.KeepOnDestroy.ValueBool() {
-		tflog.Warn(ctx, "keep_on_destroy is set: RKE2 stays installed and running on every node", map[string]any{"api_endpoint": m.APIEndpoint.ValueString()})
+		logging.Warn(ctx, "keep_on_destroy is set: RKE2 stays installed and running on every node", map[string]any{"api_endpoint": m.APIEndpoint.ValueString()})
 		return
 	}
 	d, diags := m.Timeouts.Delete(ctx, rke2DeleteTimeout)
@@ -1544,7 +1544,7 @@ func (r *RKE2Cluster) Delete(ctx context.Context, req resource.DeleteRequest, re
 	uninstall := func(n *clusterNode) error {
 		ran, err := n.Uninstall(ctx)
 		if err == nil && !ran {
-			tflog.Info(ctx, "RKE2 was not installed on the node", map[string]any{"node": n.Name})
+			logging.Info(ctx, "RKE2 was not installed on the node", map[string]any{"node": n.Name})
 		}
 		return err
 	}

@@ -25,9 +25,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
@@ -369,7 +369,7 @@ func (r *ZFSDataset) Create(ctx context.Context, req resource.CreateRequest, res
 			props["keylocation"] = "prompt"
 		}
 	}
-	tflog.Info(ctx, "creating ZFS dataset", map[string]any{"dataset": name, "target": target.String()})
+	logging.Info(ctx, "creating ZFS dataset", map[string]any{"dataset": name, "target": target.String()})
 	if err := c.CreateDataset(ctx, spec); err != nil {
 		resp.Diagnostics.AddError("Unable to create ZFS dataset "+name, explain(err)+
 			"\n\nCheck that the parent dataset exists (create it as its own homelab_zfs_dataset) and that the properties are valid for this OpenZFS version.")
@@ -400,7 +400,7 @@ func (r *ZFSDataset) Read(ctx context.Context, req resource.ReadRequest, resp *r
 	}
 	name := state.Name.ValueString()
 	if gone := r.readInto(ctx, c, &state, name, &resp.Diagnostics, false); gone {
-		tflog.Warn(ctx, "ZFS dataset no longer exists, removing it from state", map[string]any{"dataset": name})
+		logging.Warn(ctx, "ZFS dataset no longer exists, removing it from state", map[string]any{"dataset": name})
 		resp.State.RemoveResource(ctx)
 		return
 	}
@@ -563,7 +563,7 @@ func (r *ZFSDataset) Update(ctx context.Context, req resource.UpdateRequest, res
 	}
 	name := plan.Name.ValueString()
 	if old := state.Name.ValueString(); old != name {
-		tflog.Info(ctx, "renaming ZFS dataset", map[string]any{"from": old, "to": name})
+		logging.Info(ctx, "renaming ZFS dataset", map[string]any{"from": old, "to": name})
 		if err := c.Rename(ctx, old, name); err != nil {
 			resp.Diagnostics.AddError("Unable to rename ZFS dataset "+old, explain(err))
 			return
@@ -648,7 +648,7 @@ func (r *ZFSDataset) Delete(ctx context.Context, req resource.DeleteRequest, res
 				"Destroy them first, or set recursive_destroy = true (and apply) to destroy them all.", strings.Join(shown, ", ")))
 		return
 	}
-	tflog.Info(ctx, "destroying ZFS dataset", map[string]any{"dataset": name, "recursive": len(deps) > 0})
+	logging.Info(ctx, "destroying ZFS dataset", map[string]any{"dataset": name, "recursive": len(deps) > 0})
 	if err := c.DestroyDataset(ctx, name, len(deps) > 0); err != nil && !errors.Is(err, zfs.ErrNotFound) {
 		resp.Diagnostics.AddError("Unable to destroy ZFS dataset "+name, explain(err)+"\n\nA busy dataset (mounted and in use) cannot be destroyed; stop what uses it and try again.")
 	}

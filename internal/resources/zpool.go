@@ -22,9 +22,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfzfs"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
@@ -315,7 +315,7 @@ func (r *ZPool) Create(ctx context.Context, req resource.CreateRequest, resp *re
 	name := plan.Name.ValueString()
 	spec := zfs.PoolSpec{Name: name, Topology: topologyOf(ctx, plan.Vdevs),
 		Properties: mapOf(ctx, plan.Properties), FSProperties: mapOf(ctx, plan.FilesystemProperties), Force: plan.Force.ValueBool()}
-	tflog.Info(ctx, "creating ZFS pool", map[string]any{"pool": name, "vdevs": strings.Join(spec.Topology.CreateArgs(), " ")})
+	logging.Info(ctx, "creating ZFS pool", map[string]any{"pool": name, "vdevs": strings.Join(spec.Topology.CreateArgs(), " ")})
 	if err := c.CreatePool(ctx, spec); err != nil {
 		detail := explain(err)
 		if strings.Contains(err.Error(), "-f") || strings.Contains(err.Error(), "in use") || strings.Contains(err.Error(), "contains a") {
@@ -346,7 +346,7 @@ func (r *ZPool) Read(ctx context.Context, req resource.ReadRequest, resp *resour
 	}
 	gone, diags := r.read(ctx, c, &state, false)
 	if gone {
-		tflog.Warn(ctx, "ZFS pool no longer exists on the host, removing it from state", map[string]any{"pool": state.Name.ValueString()})
+		logging.Warn(ctx, "ZFS pool no longer exists on the host, removing it from state", map[string]any{"pool": state.Name.ValueString()})
 		resp.State.RemoveResource(ctx)
 		return
 	}
@@ -519,13 +519,13 @@ func (r *ZPool) reshape(ctx context.Context, c *zfs.Client, name string, desired
 		return err
 	}
 	for i, op := range ops {
-		tflog.Info(ctx, "changing ZFS pool layout", map[string]any{"pool": name, "step": i + 1, "of": len(ops), "operation": op.String()})
+		logging.Info(ctx, "changing ZFS pool layout", map[string]any{"pool": name, "step": i + 1, "of": len(ops), "operation": op.String()})
 		if err := c.Apply(ctx, name, op, force); err != nil {
 			return fmt.Errorf("step %d of %d (%s): %w", i+1, len(ops), op, err)
 		}
 		if op.Kind == zfs.OpReplace || op.Kind == zfs.OpAttach || op.Kind == zfs.OpExpand {
 			err := c.WaitIdle(ctx, name, func(activity string) {
-				tflog.Info(ctx, "waiting for ZFS pool", map[string]any{"pool": name, "operation": op.String(), "progress": activity})
+				logging.Info(ctx, "waiting for ZFS pool", map[string]any{"pool": name, "operation": op.String(), "progress": activity})
 			})
 			if err != nil {
 				return fmt.Errorf("step %d of %d (%s): %w", i+1, len(ops), op, err)
@@ -570,7 +570,7 @@ func (r *ZPool) Delete(ctx context.Context, req resource.DeleteRequest, resp *re
 				"or set force_destroy = true and apply before destroying, if it may be lost.", strings.Join(shown, ", ")))
 		return
 	}
-	tflog.Info(ctx, "destroying ZFS pool", map[string]any{"pool": name})
+	logging.Info(ctx, "destroying ZFS pool", map[string]any{"pool": name})
 	if err := c.DestroyPool(ctx, name); err != nil && !errors.Is(err, zfs.ErrNotFound) {
 		resp.Diagnostics.AddError("Unable to destroy ZFS pool "+name, explain(err)+"\n\nA pool whose datasets are in use cannot be destroyed; stop what uses them and try again.")
 	}

@@ -10,9 +10,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
@@ -79,7 +79,7 @@ func Client(ctx context.Context, d *providerdata.Data, m *AccessModel, password 
 	}
 	ctx = Mask(ctx, repo)
 	c := &restic.Client{Runner: runner, Repo: repo,
-		Logger: func(msg string, fields map[string]any) { tflog.Debug(ctx, msg, fields) }}
+		Logger: func(msg string, fields map[string]any) { logging.Debug(ctx, msg, fields) }}
 	return ctx, c, diags
 }
 
