@@ -44,20 +44,41 @@ func atExit(f func()) {
 	cleanups = append(cleanups, f)
 }
 
+// cli is the CLI the acceptance tests of this process run (see Main).
+var cli testbed.CLI
+
+// CLI is the command line the acceptance tests drive: OpenTofu by default,
+// Terraform with HOMELAB_ACC_CLI=terraform.
+func CLI() testbed.CLI { return cli }
+
+// RequireWriteOnly marks a test that uses write-only attributes (`_wo`),
+// which need a 1.11+ CLI. Such tests are left out of the Terraform 1.5.7
+// pass (see the GNUmakefile); run under a CLI without them, the test fails
+// and says so, it is never skipped.
+func RequireWriteOnly(t *testing.T) {
+	t.Helper()
+	if Enabled() && !cli.SupportsWriteOnly() {
+		t.Fatalf("this test uses write-only attributes, which %s does not support (they need a 1.11+ CLI); "+
+			"it belongs to the OpenTofu pass only", cli.Label())
+	}
+}
+
 // Main is the TestMain of packages with acceptance tests. With TF_ACC set,
-// it makes sure OpenTofu is built and points terraform-plugin-testing at it,
-// then runs the tests and stops the shared peers.
+// it makes sure the CLI (OpenTofu, or Terraform with
+// HOMELAB_ACC_CLI=terraform) is built and points terraform-plugin-testing at
+// it, then runs the tests and stops the shared peers.
 func Main(m *testing.M) {
 	if Enabled() {
 		isolateCLIConfig()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-		tofu, err := testbed.EnsureOpenTofu(ctx, func(f string, a ...any) { fmt.Fprintf(os.Stderr, "testbed: "+f+"\n", a...) })
+		var err error
+		cli, err = testbed.EnsureCLI(ctx, func(f string, a ...any) { fmt.Fprintf(os.Stderr, "testbed: "+f+"\n", a...) })
 		cancel()
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "acceptance tests need OpenTofu and it could not be built: %v\n", err)
+			fmt.Fprintf(os.Stderr, "acceptance tests need %s and it could not be built: %v\n", cli.Label(), err)
 			os.Exit(1)
 		}
-		for _, kv := range testbed.ProviderEnv(tofu) {
+		for _, kv := range cli.Env() {
 			k, v, _ := strings.Cut(kv, "=")
 			os.Setenv(k, v)
 		}

@@ -4,12 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // OpenTofuVersion is the OpenTofu release that acceptance tests and the demo
@@ -18,9 +14,6 @@ const OpenTofuVersion = "1.12.6"
 
 // openTofuModule is the Go module OpenTofu is built from.
 const openTofuModule = "github.com/opentofu/opentofu"
-
-// openTofuVersionTimeout bounds `tofu version` when verifying a binary.
-const openTofuVersionTimeout = 30 * time.Second
 
 // Provider coordinates used by acceptance tests and the demo CLI config.
 const (
@@ -33,17 +26,6 @@ const (
 	// ProviderSource is the full provider source address.
 	ProviderSource = ProviderHost + "/" + ProviderNamespace + "/" + ProviderType
 )
-
-// ProviderEnv returns the environment variables that make
-// terraform-plugin-testing run acceptance tests with the OpenTofu binary at
-// tofuPath and address the provider as ProviderSource.
-func ProviderEnv(tofuPath string) []string {
-	return []string{
-		"TF_ACC_TERRAFORM_PATH=" + tofuPath,
-		"TF_ACC_PROVIDER_HOST=" + ProviderHost,
-		"TF_ACC_PROVIDER_NAMESPACE=" + ProviderNamespace,
-	}
-}
 
 // EnsureOpenTofu returns the path of a cached `tofu` binary of
 // OpenTofuVersion at <CacheDir>/opentofu-<version>/tofu, building it from the
@@ -123,25 +105,8 @@ func isLocalReplace(directive string) bool {
 	return strings.HasPrefix(target, "./") || strings.HasPrefix(target, "../") || filepath.IsAbs(target)
 }
 
-// verifyOpenTofu runs `tofu version` and checks that it reports
-// OpenTofuVersion (a build without the version ldflag says "-dev"). The
-// user's CLI configuration is ignored: a broken or missing
-// TF_CLI_CONFIG_FILE makes tofu print diagnostics first.
+// verifyOpenTofu checks that bin reports OpenTofuVersion (a build without
+// the version ldflag says "-dev").
 func verifyOpenTofu(ctx context.Context, bin string) error {
-	ctx, cancel := context.WithTimeout(ctx, openTofuVersionTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "version")
-	cmd.Env = append(os.Environ(), "CHECKPOINT_DISABLE=1", "TF_CLI_CONFIG_FILE="+os.DevNull)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("running %s version: %w: %s", bin, err, tail(stderr.Bytes(), maxOutputInError))
-	}
-	want := "OpenTofu v" + OpenTofuVersion
-	first, _, _ := strings.Cut(strings.TrimSpace(stdout.String()), "\n")
-	if strings.TrimSpace(first) != want {
-		return fmt.Errorf("%s version printed %q, want %q (stderr: %s)",
-			bin, strings.TrimSpace(first), want, tail(stderr.Bytes(), maxOutputInError))
-	}
-	return nil
+	return verifyCLIVersion(ctx, bin, "OpenTofu v"+OpenTofuVersion)
 }
