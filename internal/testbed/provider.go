@@ -84,10 +84,13 @@ func runProviderBuild(ctx context.Context, goBin, root, bin string) ([]byte, err
 	return runGoIn(ctx, goBin, root, append(os.Environ(), "CGO_ENABLED=0"), "build", "-o", bin, ".")
 }
 
-// WriteCLIConfig writes an OpenTofu CLI configuration to path that makes
-// OpenTofu use the provider binary in providerDir for ProviderSource
-// (dev_overrides) and install every other provider normally. Point
-// TF_CLI_CONFIG_FILE at it; the user's own ~/.tofurc is never touched.
+// WriteCLIConfig writes a CLI configuration to path that makes OpenTofu and
+// Terraform use the provider binary in providerDir for the provider's
+// address under either registry host (dev_overrides; a configuration's
+// "terraform-homelab/homelab" means registry.opentofu.org to one and
+// registry.terraform.io to the other) and install every other provider
+// normally. Point TF_CLI_CONFIG_FILE at it; the user's own ~/.tofurc or
+// ~/.terraformrc is never touched.
 func WriteCLIConfig(path, providerDir string) error {
 	abs, err := filepath.Abs(providerDir)
 	if err != nil {
@@ -97,10 +100,11 @@ func WriteCLIConfig(path, providerDir string) error {
 provider_installation {
   dev_overrides {
     %s = %s
+    %s = %s
   }
   direct {}
 }
-`, hclString(ProviderSource), hclString(abs))
+`, hclString(ProviderSource), hclString(abs), hclString(TerraformRegistryHost+"/"+ProviderNamespace+"/"+ProviderType), hclString(abs))
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("creating CLI config dir: %w", err)
 	}

@@ -267,9 +267,14 @@ func TestWriteCLIConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `"registry.opentofu.org/terraform-homelab/homelab" = "/plugins/$${x}\"dir"`
-	if !strings.Contains(string(data), want) || !strings.Contains(string(data), "direct {}") {
-		t.Errorf("CLI config:\n%s\nwant it to contain %s and direct {}", data, want)
+	for _, want := range []string{
+		`"registry.opentofu.org/terraform-homelab/homelab" = "/plugins/$${x}\"dir"`,
+		`"registry.terraform.io/terraform-homelab/homelab" = "/plugins/$${x}\"dir"`,
+		"direct {}",
+	} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("CLI config:\n%s\nwant it to contain %s", data, want)
+		}
 	}
 }
 

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/testbed"
+)
+
+// The lab stack (examples/lab: every resource type of the provider against
+// the lab's real peers) applies, plans empty and destroys under both CLIs
+// the provider supports: OpenTofu, and Terraform 1.5.7, the last MPL
+// release. Each CLI gets its own state (Terraform 1.5 refuses state written
+// by a newer CLI). The lab's peers are started as `make demo` starts them,
+// in a directory of the test's own, and stopped at the end.
+func TestLabStackBothCLIs(t *testing.T) {
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("acceptance test: set TF_ACC=1 to run it against the lab's real peers")
+	}
+	ctx := context.Background()
+	l := &lab{dir: filepath.Join(t.TempDir(), "lab"), startTimeout: peerStartTimeout}
+	t.Cleanup(func() {
+		if err := l.down(); err != nil {
+			t.Errorf("stopping the lab: %v", err)
+		}
+	})
+	if err := l.up(ctx); err != nil {
+		t.Fatalf("starting the lab: %v", err)
+	}
+	st, err := l.load()
+	if err != nil || st == nil {
+		t.Fatalf("reading the lab's state: %v", err)
+	}
+	root, err := testbed.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"opentofu", "terraform"} {
+		t.Setenv(testbed.CLIEnv, name)
+		cli, err := testbed.EnsureCLI(ctx, t.Logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := *st
+		run.Tofu = cli.Path
+		work := l.path("work-" + name)
+		if err := copyConfig(filepath.Join(root, "examples", "lab"), work); err != nil {
+			t.Fatal(err)
+		}
+		vars := "-var-file=" + st.TFVars
+		if err := tofu(ctx, &run, work, "apply", "-auto-approve", "-input=false", vars); err != nil {
+			t.Fatalf("%s: %v", cli.Label(), err)
+		}
+		// -detailed-exitcode: 0 is an empty plan, 2 a plan with changes.
+		err = tofu(ctx, &run, work, "plan", "-detailed-exitcode", "-input=false", vars)
+		var exit *exec.ExitError
+		if errors.As(err, &exit) && exit.ExitCode() == 2 {
+			t.Errorf("%s: the plan after apply is not empty", cli.Label())
+		} else if err != nil {
+			t.Errorf("%s: %v", cli.Label(), err)
+		}
+		if err := tofu(ctx, &run, work, "destroy", "-auto-approve", "-input=false", vars); err != nil {
+			t.Fatalf("%s: %v", cli.Label(), err)
+		}
+	}
+}
