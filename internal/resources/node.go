@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -160,10 +161,9 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 			"and its network boot configuration on a netboot server (iPXE script and pxelinux file named after its MAC, " +
 			"or a Raspberry Pi's TFTP folder). Raspberry Pis have no BMC: `bmc` is optional.",
 		Attributes: map[string]schema.Attribute{
-			"id": schema.StringAttribute{Computed: true, Description: "The node's name.", PlanModifiers: computedStrPM},
-			"name": schema.StringAttribute{Required: true, Description: "Name of the node, unique in the configuration (letters, digits, `.`, `_`, `-`).",
-				Validators:    []validator.String{stringvalidator.RegexMatches(nodeNameRe, "must be letters, digits, '.', '_' and '-'")},
-				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+			"id": schema.StringAttribute{Computed: true, Description: "The node's name."},
+			"name": schema.StringAttribute{Required: true, Description: "Name of the node, unique in the configuration (letters, digits, `.`, `_`, `-`). A label: changing it is an in-place update that touches neither the machine nor its netboot files.",
+				Validators: []validator.String{stringvalidator.RegexMatches(nodeNameRe, "must be letters, digits, '.', '_' and '-'")}},
 			"power": schema.StringAttribute{Optional: true,
 				Description: "Desired power state, `on` or `off`. When set, a machine found in the other state (someone powered it off) shows as a change in the plan and apply corrects it. Unset: power is left alone.",
 				Validators:  []validator.String{stringvalidator.OneOf(powerStates...)}},
@@ -172,7 +172,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 			"power_off_on_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				Description: "Power the machine off when the resource is destroyed. By default destroy leaves it powered as it is."},
 			"reprovision": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
-				Description: "When the PXE configuration changes (or `reprovision_trigger` does), set a one-shot PXE boot and power-cycle the machine so it boots the new configuration; on create, boot it into its configuration. Needs `bmc` and `pxe`."},
+				Description: "When the configured PXE files change (or `reprovision_trigger` does), set a one-shot PXE boot and power-cycle the machine so it boots the new configuration; on create, boot it into its configuration. Needs `bmc` and `pxe`. Files edited or deleted on the netboot server are rewritten without reprovisioning, and a `pxe` block added to a node that had none (e.g. after import) is written without reprovisioning; change `reprovision_trigger` to reprovision then. The plan warns whenever apply will power-cycle the machine."},
 			"reprovision_trigger": schema.StringAttribute{Optional: true,
 				Description: "Any string; changing it reprovisions the machine (with `reprovision = true`) even when the PXE files are unchanged, e.g. an image version."},
 			"bmc_protocol": schema.StringAttribute{Computed: true, PlanModifiers: computedStrPM,
@@ -182,7 +182,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 			"serial":       inventory("Serial number"),
 			"bmc_firmware": inventory("BMC firmware version"),
 			"pxe_files": schema.MapAttribute{Computed: true, ElementType: types.StringType,
-				Description: "The node's files on the netboot server, path to `sha256:` of the content, as found there. A file edited or deleted on the server shows as a change in the plan, and apply writes it again."},
+				Description: "The node's files on the netboot server, path to `sha256:` of the content, as found there. A file edited or deleted on the server shows as a change in the plan, and apply writes it again (without reprovisioning). A netboot root directory that does not exist (not mounted) is an error that keeps the state."},
 		},
 		Blocks: map[string]schema.Block{
 			"bmc": schema.SingleNestedBlock{
@@ -228,7 +228,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 				Attributes: map[string]schema.Attribute{
 					"mac": schema.StringAttribute{Optional: true, Description: "MAC address the machine PXE-boots from (any common notation). Required except for Raspberry Pis."},
 					"root": schema.StringAttribute{Optional: true,
-						Description: "Directory the netboot server serves (TFTP/HTTP root), on the SSH server. Required with `server.ssh`; with `server.local_dir` that directory is the root."},
+						Description: "Directory the netboot server serves (TFTP/HTTP root), on the SSH server. Required with `server.ssh`; with `server.local_dir` that directory is the root. It must exist: the provider creates directories below it, never the root itself, and reports a missing root (e.g. not mounted) as an error."},
 					"kernel": schema.StringAttribute{Optional: true, Description: "Kernel path relative to the root, or an http(s) URL."},
 					"initrd": schema.ListAttribute{Optional: true, ElementType: types.StringType,
 						Description: "Initrd paths relative to the root, or URLs, in load order.",
@@ -243,7 +243,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 						Description: "The netboot server: `ssh` to write to a host, or `local_dir` for a directory on the machine running Terraform.",
 						Attributes: map[string]schema.Attribute{
 							"local_dir": schema.StringAttribute{Optional: true,
-								Description: "Absolute directory on the machine running Terraform that the netboot server serves."},
+								Description: "Absolute directory on the machine running Terraform that the netboot server serves. It must exist (it is never created)."},
 						},
 						Blocks: map[string]schema.Block{"ssh": serverSSH},
 					},
@@ -457,22 +457,67 @@ func (r *Node) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, r
 		plan.PowerState = types.StringNull()
 	case !plan.Power.IsNull():
 		plan.PowerState = plan.Power
-	case state != nil && !reprovisionPlanned(&plan, state):
+	case state != nil && !reprovisionPlanned(ctx, &plan, state):
 		plan.PowerState = state.PowerState
 	}
-	if state != nil && reprovisionPlanned(&plan, state) {
-		resp.Diagnostics.AddWarning("Node "+plan.Name.ValueString()+" will be reprovisioned",
-			"Its PXE configuration or reprovision_trigger changes and reprovision = true: apply sets a one-shot PXE boot and power-cycles the machine.")
+	if plan.Name.IsUnknown() {
+		plan.ID = types.StringUnknown()
+	} else {
+		plan.ID = plan.Name
+	}
+	name := plan.Name.ValueString()
+	switch {
+	case state == nil && plan.Reprovision.ValueBool() && plan.PXE != nil && plan.BMC != nil:
+		// A create, or the replacement of a tainted node (Terraform plans
+		// those as creates).
+		resp.Diagnostics.AddWarning("Node "+name+" will be provisioned: apply power-cycles it into PXE",
+			"reprovision = true: creating this node writes its PXE files, sets a one-shot PXE boot and powers the machine on, or power-cycles it if it is on, so that it boots (and installs) its PXE configuration. "+
+				"If this replaces a tainted node whose install may still be running or has succeeded, do not apply: run `terraform untaint` (or `tofu untaint`) on it instead.")
+	case state != nil && reprovisionPlanned(ctx, &plan, state):
+		resp.Diagnostics.AddWarning("Node "+name+" will be reprovisioned: apply power-cycles it into PXE",
+			"Its configured PXE files or reprovision_trigger change and reprovision = true: apply sets a one-shot PXE boot and power-cycles the machine.")
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-// reprovisionPlanned reports whether an update reprovisions the machine.
-func reprovisionPlanned(plan, state *NodeModel) bool {
+// reprovisionPlanned reports whether an update reprovisions the machine:
+// with reprovision = true, when the configured PXE files or
+// reprovision_trigger change. Drift on the netboot server (pxe_files as
+// read) does not count. When the configuration is not known yet it
+// reports true, so that the plan warns.
+func reprovisionPlanned(ctx context.Context, plan, state *NodeModel) bool {
 	if !plan.Reprovision.ValueBool() || plan.PXE == nil || plan.BMC == nil {
 		return false
 	}
-	return !plan.PXEFiles.Equal(state.PXEFiles) || !plan.ReprovisionTrigger.Equal(state.ReprovisionTrigger)
+	changed, known := pxeConfigChanged(ctx, state.PXE, plan.PXE)
+	return changed || !known || !plan.ReprovisionTrigger.Equal(state.ReprovisionTrigger)
+}
+
+// pxeConfigChanged reports whether the files the configuration renders
+// differ between the prior pxe block (as last applied, kept in state) and
+// the next one. A pxe block added where there was none is not a change: the
+// machine was installed some other way (or imported). known is false while
+// the next block has unknown values.
+func pxeConfigChanged(ctx context.Context, prior, next *NodePXEModel) (changed, known bool) {
+	if prior == nil || next == nil {
+		return false, true
+	}
+	nextFiles, ok, d := renderedFiles(ctx, next)
+	if !ok || d.HasError() {
+		return false, false
+	}
+	priorFiles, ok, d := renderedFiles(ctx, prior)
+	if !ok || d.HasError() {
+		return true, true
+	}
+	toMap := func(files []pxe.File) map[string]string {
+		out := map[string]string{}
+		for _, f := range files {
+			out[f.Path] = f.Content
+		}
+		return out
+	}
+	return !filesMap(toMap(priorFiles)).Equal(filesMap(toMap(nextFiles))), true
 }
 
 // bmcClient builds the BMC client from the resource's bmc block, the
@@ -513,12 +558,23 @@ func (r *Node) bmcClient(ctx context.Context, m *NodeModel, passwordWO string) (
 }
 
 // pxeServer connects to the node's netboot server.
+// The server checks that the netboot root exists before reading or
+// writing (see pxe.Server.Root).
 func (r *Node) pxeServer(p *NodePXEModel) (pxe.Server, diag.Diagnostics) {
 	if !p.Server.LocalDir.IsNull() {
-		return pxe.Server{Runner: remote.NewLocal(false)}, nil
+		return pxe.Server{Runner: remote.NewLocal(false), Root: p.Server.LocalDir.ValueString()}, nil
 	}
 	runner, _, diags := hostconn.Connect(r.data.Conn(), p.Server.SSH, path.Root("pxe").AtName("server").AtName("ssh"))
-	return pxe.Server{Runner: runner}, diags
+	return pxe.Server{Runner: runner, Root: p.Root.ValueString()}, diags
+}
+
+// pxeDetail explains a netboot server error with what the user can do.
+func pxeDetail(err error) string {
+	if errors.Is(err, pxe.ErrRootMissing) {
+		return err.Error() + "\n\nThe directory the netboot server serves is not there, so nothing was written and the state was kept. " +
+			"Mount it (or fix pxe.root / pxe.server.local_dir), or create it if this is a new netboot server, then plan again."
+	}
+	return explain(err)
 }
 
 // bmcDetail explains a BMC error with what the user can do.
@@ -593,7 +649,7 @@ func (r *Node) refresh(ctx context.Context, m *NodeModel, c *bmc.Client, diags *
 	}
 	got, err := srv.Read(ctx, paths)
 	if err != nil {
-		diags.AddError("Unable to read PXE files of node "+name, explain(err))
+		diags.AddError("Unable to read PXE files of node "+name, pxeDetail(err))
 		return
 	}
 	m.PXEFiles = filesMap(got)
@@ -662,6 +718,16 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 
+	// A create that fails once something exists (files written, the
+	// machine powered) saves what it knows, so Terraform taints the node
+	// instead of forgetting it and creating (reprovisioning) it again.
+	wrote, saved := false, false
+	defer func() {
+		if prior == nil && wrote && !saved && diags.HasError() {
+			saveFailedCreate(ctx, &m, state, diags)
+		}
+	}()
+
 	// 1. The netboot files, so that any boot from here on finds them.
 	pxeChanged := false
 	if m.PXE != nil {
@@ -674,8 +740,9 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		}
 		pxeChanged = prior == nil || !m.PXEFiles.Equal(prior.PXEFiles)
 		if pxeChanged {
+			wrote = true // a failed write may have written some
 			if err := srv.Write(ctx, files); err != nil {
-				diags.AddError(fmt.Sprintf("Unable to write PXE files of node %s", name), explain(err))
+				diags.AddError(fmt.Sprintf("Unable to write PXE files of node %s", name), pxeDetail(err))
 				return
 			}
 			tflog.Info(ctx, "wrote PXE files", map[string]any{"node": name, "files": len(files)})
@@ -691,6 +758,7 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		r.refresh(ctx, &m, nil, diags)
 		if !diags.HasError() {
 			diags.Append(state.Set(ctx, &m)...)
+			saved = true
 		}
 		return
 	}
@@ -706,9 +774,15 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		return
 	}
 	defer func() { _ = c.Close(ctx) }()
-	reprovision := m.Reprovision.ValueBool() && m.PXE != nil &&
-		(prior == nil || pxeChanged || !m.ReprovisionTrigger.Equal(prior.ReprovisionTrigger))
+	// Only the configuration reprovisions: files found edited or deleted on
+	// the netboot server were rewritten above, and that is all drift gets.
+	reprovision := m.Reprovision.ValueBool() && m.PXE != nil
+	if reprovision && prior != nil {
+		changed, _ := pxeConfigChanged(ctx, prior.PXE, m.PXE)
+		reprovision = changed || !m.ReprovisionTrigger.Equal(prior.ReprovisionTrigger)
+	}
 	if b := m.Boot; b != nil && (prior == nil || prior.Boot == nil || !bootEqual(b, prior.Boot)) {
+		wrote = true
 		if err := c.SetBootDevice(ctx, b.Device.ValueString(), b.Persistent.ValueBool(), b.EFI.ValueBool()); err != nil {
 			diags.AddError(fmt.Sprintf("Unable to set boot device of node %s", name), bmcDetail(err))
 			return
@@ -716,10 +790,12 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		tflog.Info(ctx, "set boot device", map[string]any{"node": name, "device": b.Device.ValueString(), "persistent": b.Persistent.ValueBool()})
 	}
 	if reprovision {
+		wrote = true
 		if !r.reprovision(ctx, &m, c, diags) {
 			return
 		}
 	} else if want := m.Power.ValueString(); want != "" {
+		wrote = true
 		if err := r.setPower(ctx, c, want); err != nil {
 			diags.AddError(fmt.Sprintf("Unable to power %s node %s", want, name), bmcDetail(err))
 			return
@@ -745,6 +821,37 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		return
 	}
 	diags.Append(state.Set(ctx, &m)...)
+	saved = true
+}
+
+// saveFailedCreate stores a node whose create failed after it changed
+// something (netboot files, boot device, power), with what is not known
+// left null for the next refresh to fill in. Terraform then marks it
+// tainted: the next plan shows its replacement instead of a fresh create.
+func saveFailedCreate(ctx context.Context, m *NodeModel, state *tfsdk.State, diags *diag.Diagnostics) {
+	m.ID = m.Name
+	for _, v := range []*types.String{&m.PowerState, &m.BMCProtocol, &m.Vendor, &m.Model, &m.Serial, &m.BMCFirmware} {
+		if v.IsUnknown() {
+			*v = types.StringNull()
+		}
+	}
+	if m.Power.IsUnknown() {
+		m.Power = types.StringNull()
+	}
+	if m.PXEFiles.IsUnknown() {
+		m.PXEFiles = types.MapNull(types.StringType)
+	}
+	d := state.Set(ctx, m)
+	diags.Append(d...)
+	if d.HasError() {
+		return
+	}
+	name := m.Name.ValueString()
+	tflog.Warn(ctx, "create failed after changing the machine: saved as tainted", map[string]any{"node": name})
+	diags.AddWarning("Node "+name+" was saved to state after a failed create",
+		"The create changed the netboot server or the machine before it failed, so the node is in the state and Terraform marks it tainted. "+
+			"Replacing a tainted node runs its create again, which with reprovision = true power-cycles the machine into PXE once more. "+
+			"If the machine is still installing, or installed fine, do not apply: run `terraform untaint` (or `tofu untaint`) with this node's address, then plan again.")
 }
 
 func bootEqual(a, b *NodeBootModel) bool {
@@ -794,7 +901,8 @@ func (r *Node) reprovision(ctx context.Context, m *NodeModel, c *bmc.Client, dia
 	addr := net.JoinHostPort(w.Host.ValueString(), strconv.FormatInt(w.Port.ValueInt64(), 10))
 	if err := waitForSSH(ctx, addr, timeout); err != nil {
 		diags.AddError("Unable to reach reprovisioned node "+name+" over SSH",
-			err.Error()+"\n\nThe machine was restarted into PXE but did not answer SSH in time. Check its console; raise wait_for_ssh.timeout for slow installs.")
+			err.Error()+"\n\nThe machine was restarted into PXE but did not answer SSH in time. Check its console; raise wait_for_ssh.timeout for slow installs. "+
+				"On create the node is kept in the state, tainted: if the install is still running or succeeded, `untaint` it (terraform/tofu untaint) instead of applying, which would replace it and reprovision it again.")
 		return false
 	}
 	return true
