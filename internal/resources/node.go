@@ -720,11 +720,23 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 
 	// A create that fails once something exists (files written, the
 	// machine powered) saves what it knows, so Terraform taints the node
-	// instead of forgetting it and creating (reprovisioning) it again.
-	wrote, saved := false, false
+	// instead of forgetting it and creating (reprovisioning) it again. An
+	// update that fails after its power cycle saves the new configuration,
+	// so the next apply does not power-cycle the machine again mid-install.
+	wrote, cycled, saved := false, false, false
 	defer func() {
-		if prior == nil && wrote && !saved && diags.HasError() {
-			saveFailedCreate(ctx, &m, state, diags)
+		if saved || !diags.HasError() {
+			return
+		}
+		if prior == nil && wrote {
+			saveFailedApply(ctx, &m, state, diags,
+				"The create changed the netboot server or the machine before it failed, so the node is in the state and Terraform marks it tainted. "+
+					"Replacing a tainted node runs its create again, which with reprovision = true power-cycles the machine into PXE once more. "+
+					"If the machine is still installing, or installed fine, do not apply: run `terraform untaint` (or `tofu untaint`) with this node's address, then plan again.")
+		} else if prior != nil && cycled {
+			saveFailedApply(ctx, &m, state, diags,
+				"The machine was power-cycled into its new PXE configuration before the update failed, so the state holds that configuration and the next apply will not reprovision it again. "+
+					"If the install did not succeed, change reprovision_trigger to reprovision it once more.")
 		}
 	}()
 
@@ -740,11 +752,14 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		}
 		pxeChanged = prior == nil || !m.PXEFiles.Equal(prior.PXEFiles)
 		if pxeChanged {
-			wrote = true // a failed write may have written some
 			if err := srv.Write(ctx, files); err != nil {
+				// A failed write may have written some files, unless the
+				// root was missing.
+				wrote = !errors.Is(err, pxe.ErrRootMissing)
 				diags.AddError(fmt.Sprintf("Unable to write PXE files of node %s", name), pxeDetail(err))
 				return
 			}
+			wrote = true
 			tflog.Info(ctx, "wrote PXE files", map[string]any{"node": name, "files": len(files)})
 		}
 	}
@@ -791,7 +806,8 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 	}
 	if reprovision {
 		wrote = true
-		if !r.reprovision(ctx, &m, c, diags) {
+		var ok bool
+		if cycled, ok = r.reprovision(ctx, &m, c, diags); !ok {
 			return
 		}
 	} else if want := m.Power.ValueString(); want != "" {
@@ -824,11 +840,13 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 	saved = true
 }
 
-// saveFailedCreate stores a node whose create failed after it changed
-// something (netboot files, boot device, power), with what is not known
-// left null for the next refresh to fill in. Terraform then marks it
+// saveFailedApply stores a node whose create failed after it changed
+// something (netboot files, boot device, power), or whose update failed
+// after it power-cycled the machine, as planned, with what is not known left
+// null for the next refresh to fill in. Terraform marks a failed create
 // tainted: the next plan shows its replacement instead of a fresh create.
-func saveFailedCreate(ctx context.Context, m *NodeModel, state *tfsdk.State, diags *diag.Diagnostics) {
+// why is the warning's detail.
+func saveFailedApply(ctx context.Context, m *NodeModel, state *tfsdk.State, diags *diag.Diagnostics, why string) {
 	m.ID = m.Name
 	for _, v := range []*types.String{&m.PowerState, &m.BMCProtocol, &m.Vendor, &m.Model, &m.Serial, &m.BMCFirmware} {
 		if v.IsUnknown() {
@@ -847,11 +865,8 @@ func saveFailedCreate(ctx context.Context, m *NodeModel, state *tfsdk.State, dia
 		return
 	}
 	name := m.Name.ValueString()
-	tflog.Warn(ctx, "create failed after changing the machine: saved as tainted", map[string]any{"node": name})
-	diags.AddWarning("Node "+name+" was saved to state after a failed create",
-		"The create changed the netboot server or the machine before it failed, so the node is in the state and Terraform marks it tainted. "+
-			"Replacing a tainted node runs its create again, which with reprovision = true power-cycles the machine into PXE once more. "+
-			"If the machine is still installing, or installed fine, do not apply: run `terraform untaint` (or `tofu untaint`) with this node's address, then plan again.")
+	tflog.Warn(ctx, "apply failed after changing the machine: state saved", map[string]any{"node": name})
+	diags.AddWarning("Node "+name+" was saved to state after a failed apply", why)
 }
 
 func bootEqual(a, b *NodeBootModel) bool {
@@ -872,13 +887,14 @@ func (r *Node) setPower(ctx context.Context, c *bmc.Client, want string) error {
 }
 
 // reprovision sets a one-shot PXE boot and (re)starts the machine, then
-// optionally waits for it to answer SSH.
-func (r *Node) reprovision(ctx context.Context, m *NodeModel, c *bmc.Client, diags *diag.Diagnostics) bool {
+// optionally waits for it to answer SSH. cycled reports whether the machine
+// was (re)started; ok whether everything succeeded.
+func (r *Node) reprovision(ctx context.Context, m *NodeModel, c *bmc.Client, diags *diag.Diagnostics) (cycled, ok bool) {
 	name := m.Name.ValueString()
 	efi := m.Boot != nil && m.Boot.EFI.ValueBool()
 	if err := c.SetBootDevice(ctx, "pxe", false, efi); err != nil {
 		diags.AddError("Unable to set PXE boot to reprovision node "+name, bmcDetail(err))
-		return false
+		return false, false
 	}
 	state, err := c.PowerState(ctx)
 	if err == nil {
@@ -889,23 +905,25 @@ func (r *Node) reprovision(ctx context.Context, m *NodeModel, c *bmc.Client, dia
 		}
 	}
 	if err != nil {
+		// Counted as not restarted: the prior state stays, and the next
+		// plan shows (and warns about) the reprovision again.
 		diags.AddError("Unable to restart node "+name+" to reprovision it", bmcDetail(err))
-		return false
+		return false, false
 	}
 	tflog.Info(ctx, "node restarted into PXE to reprovision it", map[string]any{"node": name, "was": state})
 	w := m.WaitForSSH
 	if w == nil {
-		return true
+		return true, true
 	}
 	timeout, _ := time.ParseDuration(w.Timeout.ValueString())
 	addr := net.JoinHostPort(w.Host.ValueString(), strconv.FormatInt(w.Port.ValueInt64(), 10))
 	if err := waitForSSH(ctx, addr, timeout); err != nil {
 		diags.AddError("Unable to reach reprovisioned node "+name+" over SSH",
 			err.Error()+"\n\nThe machine was restarted into PXE but did not answer SSH in time. Check its console; raise wait_for_ssh.timeout for slow installs. "+
-				"On create the node is kept in the state, tainted: if the install is still running or succeeded, `untaint` it (terraform/tofu untaint) instead of applying, which would replace it and reprovision it again.")
-		return false
+				"The node is kept in the state with its new configuration (tainted after a create): if the install is still running or succeeded, do not reprovision it again (on a tainted node, `terraform untaint`/`tofu untaint` it instead of applying).")
+		return true, false
 	}
-	return true
+	return true, true
 }
 
 // waitForSSH polls addr until an SSH server greets with its banner.

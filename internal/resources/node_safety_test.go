@@ -264,3 +264,46 @@ func TestAccNode_failedCreateKeepsState(t *testing.T) {
 		}},
 	})
 }
+
+// TestAccNode_failedReprovisionIsNotRepeated: an update that reprovisions
+// and then fails (wait_for_ssh runs out) keeps the new configuration in
+// state, so the next apply does not power-cycle the machine again in the
+// middle of its install.
+func TestAccNode_failedReprovisionIsNotRepeated(t *testing.T) {
+	s := acctest.StartIPMISim(t)
+	root, ipxe, _ := netbootRoot(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	waitSSH := fmt.Sprintf(`  wait_for_ssh {
+    host    = "127.0.0.1"
+    port    = %d
+    timeout = "3s"
+  }`, port)
+	config := provisionedNode(s, "node1", root, "console=ttyS0 auto=true", waitSSH)
+	resource.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		CheckDestroy:             func(*terraform.State) error { return expectReprovisionedOnce(t, s)(nil) },
+		Steps: []resource.TestStep{{
+			Config: provisionedNode(s, "node1", root, "console=ttyS0", ""),
+			Check:  expectChassisHistory(t, s, "power 1"),
+		}, {
+			Config:      config,
+			ExpectError: errorRe("Unable to reach reprovisioned node node1 over SSH"),
+		}, {
+			PreConfig: func() {
+				if err := expectReprovisionedOnce(t, s)(nil); err != nil {
+					t.Fatal(err)
+				}
+			},
+			// Nothing left to do: no second reprovision.
+			Config:           config,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			Check:            resource.ComposeAggregateTestCheckFunc(expectReprovisionedOnce(t, s), fileContains(ipxe, "auto=true")),
+		}},
+	})
+}
