@@ -172,7 +172,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 			"power_off_on_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				Description: "Power the machine off when the resource is destroyed. By default destroy leaves it powered as it is."},
 			"reprovision": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
-				Description: "When the configured PXE files change (or `reprovision_trigger` does), set a one-shot PXE boot and power-cycle the machine so it boots the new configuration; on create, boot it into its configuration. Needs `bmc` and `pxe`. Files edited or deleted on the netboot server are rewritten without reprovisioning, and a `pxe` block added to a node that had none (e.g. after import) is written without reprovisioning; change `reprovision_trigger` to reprovision then. The plan warns whenever apply will power-cycle the machine."},
+				Description: "When the configured PXE files change (or `reprovision_trigger` does), set a one-shot PXE boot and power-cycle the machine so it boots the new configuration; on create, boot it into its configuration. Needs `bmc` and `pxe`. Files edited or deleted on the netboot server are rewritten without reprovisioning, and a `pxe` block added to a node that had none (e.g. after import) is written without reprovisioning, whatever `reprovision_trigger` says; change `reprovision_trigger` afterwards to reprovision it. The plan warns whenever apply will power-cycle the machine."},
 			"reprovision_trigger": schema.StringAttribute{Optional: true,
 				Description: "Any string; changing it reprovisions the machine (with `reprovision = true`) even when the PXE files are unchanged, e.g. an image version."},
 			"bmc_protocol": schema.StringAttribute{Computed: true, PlanModifiers: computedStrPM,
@@ -486,11 +486,29 @@ func (r *Node) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, r
 // read) does not count. When the configuration is not known yet it
 // reports true, so that the plan warns.
 func reprovisionPlanned(ctx context.Context, plan, state *NodeModel) bool {
-	if !plan.Reprovision.ValueBool() || plan.PXE == nil || plan.BMC == nil {
+	if plan.BMC == nil {
 		return false
 	}
-	changed, known := pxeConfigChanged(ctx, state.PXE, plan.PXE)
-	return changed || !known || !plan.ReprovisionTrigger.Equal(state.ReprovisionTrigger)
+	yes, known := reprovisionOnUpdate(ctx, plan, state)
+	return yes || !known
+}
+
+// reprovisionOnUpdate is the one rule, for ModifyPlan and apply, of when an
+// update reprovisions: reprovision = true and, on a node whose prior state
+// has a pxe block, a change of the configured PXE files or of
+// reprovision_trigger. A node without a pxe block in state (imported, or
+// never netbooted by this resource) is running what it runs: its first pxe
+// block is written without reprovisioning, whatever reprovision_trigger
+// says. known is false while the configuration is not.
+func reprovisionOnUpdate(ctx context.Context, plan, prior *NodeModel) (yes, known bool) {
+	if !plan.Reprovision.ValueBool() || plan.PXE == nil || prior.PXE == nil {
+		return false, true
+	}
+	changed, known := pxeConfigChanged(ctx, prior.PXE, plan.PXE)
+	if !plan.ReprovisionTrigger.IsUnknown() && !plan.ReprovisionTrigger.Equal(prior.ReprovisionTrigger) {
+		return true, true
+	}
+	return changed, known && !plan.ReprovisionTrigger.IsUnknown()
 }
 
 // pxeConfigChanged reports whether the files the configuration renders
@@ -793,8 +811,7 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 	// the netboot server were rewritten above, and that is all drift gets.
 	reprovision := m.Reprovision.ValueBool() && m.PXE != nil
 	if reprovision && prior != nil {
-		changed, _ := pxeConfigChanged(ctx, prior.PXE, m.PXE)
-		reprovision = changed || !m.ReprovisionTrigger.Equal(prior.ReprovisionTrigger)
+		reprovision, _ = reprovisionOnUpdate(ctx, &m, prior)
 	}
 	if b := m.Boot; b != nil && (prior == nil || prior.Boot == nil || !bootEqual(b, prior.Boot)) {
 		wrote = true

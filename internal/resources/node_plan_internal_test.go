@@ -32,6 +32,11 @@ func planNode(name, cmdline string) NodeModel {
 	}
 }
 
+func withTrigger(m NodeModel, trigger string) NodeModel {
+	m.ReprovisionTrigger = types.StringValue(trigger)
+	return m
+}
+
 // stored is a node as Read leaves it in state after an apply of planned.
 func stored(t *testing.T, planned NodeModel) NodeModel {
 	t.Helper()
@@ -109,6 +114,8 @@ func TestNodePlanWarnsWhenApplyPowerCycles(t *testing.T) {
 		{"rename", &base, planNode("node2", "console=ttyS0"), "", "node2", true},
 		{"files drifted", &drifted, planNode("node1", "console=ttyS0"), "", "node1", true},
 		{"pxe added to an imported node", &imported, planNode("node1", "console=ttyS0"), "", "node1", true},
+		{"pxe and a trigger added to an imported node", &imported, withTrigger(planNode("node1", "console=ttyS0"), "v1"), "", "node1", true},
+		{"trigger changed", &base, withTrigger(planNode("node1", "console=ttyS0"), "v2"), "Node node1 will be reprovisioned: apply power-cycles it into PXE", "node1", false},
 		{"cmdline changed", &base, planNode("node1", "console=ttyS0 auto=true"), "Node node1 will be reprovisioned: apply power-cycles it into PXE", "node1", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

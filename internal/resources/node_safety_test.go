@@ -307,3 +307,39 @@ func TestAccNode_failedReprovisionIsNotRepeated(t *testing.T) {
 		}},
 	})
 }
+
+// TestAccNode_pxeAddedNeverReprovisions: a running machine managed
+// without a pxe block (imported, or installed by hand) that gets one, with
+// reprovision = true and a reprovision_trigger, has its files written by
+// the next apply and is not power-cycled into a reinstall. (An import leaves
+// the same state: no pxe block; the import step of the testing framework
+// cannot persist state with OpenTofu here, so the state is made by a create
+// without pxe.)
+func TestAccNode_pxeAddedNeverReprovisions(t *testing.T) {
+	s := acctest.StartIPMISim(t)
+	root, ipxe, _ := netbootRoot(t)
+	addr := "homelab_node.n1"
+	running := ipmiNode(s, `  power = "on"`)
+	withPXE := func(trigger string) string {
+		return provisionedNode(s, "node1", root, "console=ttyS0", fmt.Sprintf("  reprovision_trigger = %q", trigger))
+	}
+	resource.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		CheckDestroy:             func(*terraform.State) error { return expectReprovisionedOnce(t, s)(nil) },
+		Steps: []resource.TestStep{{
+			Config: running,
+			Check:  expectChassisHistory(t, s, "power 1"),
+		}, {
+			Config: withPXE("image-v1"),
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)}},
+			// Still only the power on of the first step.
+			Check: resource.ComposeAggregateTestCheckFunc(expectChassisHistory(t, s, "power 1"), fileContains(ipxe, "console=ttyS0")),
+		}, {
+			// Changing the trigger afterwards does reprovision.
+			Config: withPXE("image-v2"),
+			Check:  expectReprovisionedOnce(t, s),
+		}},
+	})
+}
