@@ -343,3 +343,82 @@ func TestAccNode_pxeAddedNeverReprovisions(t *testing.T) {
 		}},
 	})
 }
+
+// TestAccNode_redfishDebugEnvLeaksNothing: with DEBUG_BMCLIB=true in the
+// environment, bmclib would dump the Redfish login (password) and the
+// session token to the provider's stdout, which Terraform logs. Through
+// OpenTofu, the provider's stdout and stderr (this process's: the provider
+// is served in-process) must hold neither.
+func TestAccNode_redfishDebugEnvLeaksNothing(t *testing.T) {
+	t.Setenv("DEBUG_BMCLIB", "true")
+	s := acctest.StartRedfishSim(t, testbed.RedfishSimOptions{Password: "rf-Secret-4242-xyz"})
+	config := fmt.Sprintf(`
+provider "homelab" {
+  bmc {
+    username     = %q
+    insecure_tls = true
+  }
+}
+
+resource "homelab_node" "r1" {
+  name  = "r1"
+  power = "on"
+  bmc {
+    address  = %q
+    port     = %d
+    password = %q
+  }
+}
+`, s.User, s.Host, s.Port, s.Password)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := r.Read(buf)
+			out.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	stdout, stderr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = w, w
+	func() {
+		defer func() { os.Stdout, os.Stderr = stdout, stderr }()
+		resource.Test(t, resource.TestCase{
+			PreCheck:                 func() { acctest.PreCheck(t) },
+			ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+			Steps: []resource.TestStep{{
+				Config: config,
+				Check: func(*terraform.State) error {
+					if !s.PowerOn() {
+						return fmt.Errorf("the Redfish simulator is not powered on")
+					}
+					return nil
+				},
+			}},
+		})
+	}()
+	_ = w.Close()
+	<-done
+	_ = r.Close()
+	tokens := s.Tokens()
+	if len(tokens) == 0 {
+		t.Fatal("the simulator issued no session token: the test proves nothing")
+	}
+	masked := strings.ReplaceAll(out.String(), s.Password, "[PASSWORD]")
+	for _, tok := range tokens {
+		masked = strings.ReplaceAll(masked, tok, "[SESSION TOKEN]")
+	}
+	for _, marker := range []string{"[PASSWORD]", "[SESSION TOKEN]", "SessionService/Sessions"} {
+		if i := strings.Index(masked, marker); i >= 0 {
+			t.Errorf("%s in the provider's output:\n%s", marker, masked[max(0, i-300):min(len(masked), i+300)])
+		}
+	}
+}
