@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,6 +29,25 @@ const (
 	redfishTLSTimeout      = 15 * time.Second
 	redfishResponseTimeout = 60 * time.Second
 )
+
+// bmclibDumpEnv is bmclib's DEBUG_BMCLIB (constants.EnvEnableDebug): set to
+// "true", its Redfish client dumps every request and response to os.Stdout,
+// the login's password and the session token included. A provider's stdout
+// ends up in Terraform's log, so the variable is removed from the process's
+// environment before every bmclib login, which is when bmclib reads it.
+const bmclibDumpEnv = "DEBUG_BMCLIB"
+
+// disableBMCLibDump removes DEBUG_BMCLIB from the environment (see
+// bmclibDumpEnv) and says so through logger.
+func disableBMCLibDump(logger func(string, map[string]any)) {
+	if _, set := os.LookupEnv(bmclibDumpEnv); !set {
+		return
+	}
+	_ = os.Unsetenv(bmclibDumpEnv)
+	if logger != nil {
+		logger("ignoring "+bmclibDumpEnv+": bmclib would print BMC passwords and session tokens to the provider's output", nil)
+	}
+}
 
 // redfishDriver speaks Redfish over HTTPS.
 type redfishDriver struct {
@@ -93,6 +113,7 @@ func (s *redfishSession) bmclib(ctx context.Context) (*bmclib.Client, error) {
 		bmclib.WithRedfishPort(strconv.Itoa(d.portNum)),
 		bmclib.WithHTTPClient(d.httpClient()))
 	cl.Registry.Drivers = cl.Registry.For(bmcredfish.ProviderName)
+	disableBMCLibDump(d.cfg.Logger)
 	if err := cl.Open(ctx); err != nil {
 		return nil, beforeCommand(err)
 	}

@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -490,4 +492,75 @@ func TestNewValidates(t *testing.T) {
 	if c, err := bmc.New(cfg); err != nil || c.Protocol() != "ipmi" {
 		t.Fatalf("New(ipmi) = %v", err)
 	}
+}
+
+// captureOutput runs fn with the process's stdout and stderr redirected to
+// a pipe and returns what was written to them.
+func captureOutput(t *testing.T, fn func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(&buf, r)
+	}()
+	stdout, stderr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = w, w
+	func() {
+		defer func() { os.Stdout, os.Stderr = stdout, stderr }()
+		fn()
+	}()
+	_ = w.Close()
+	<-done
+	_ = r.Close()
+	return buf.String()
+}
+
+// TestRedfishDebugEnvPrintsNoSecrets: DEBUG_BMCLIB=true makes bmclib dump
+// every Redfish request and response (login body, session token) to the
+// process's stdout, which Terraform logs. The client must not let it.
+func TestRedfishDebugEnvPrintsNoSecrets(t *testing.T) {
+	t.Setenv("DEBUG_BMCLIB", "true")
+	t.Setenv("BMCLIB_LOG_LEVEL", "trace")
+	s := startRedfishSim(t)
+	c := newClient(t, redfishConfig(s, nil))
+	ctx := testCtx(t)
+	out := captureOutput(t, func() {
+		if err := c.SetPower(ctx, "on"); err != nil {
+			t.Errorf("SetPower on: %v", err)
+		}
+		if _, err := c.PowerState(ctx); err != nil {
+			t.Errorf("PowerState: %v", err)
+		}
+		if err := c.SetBootDevice(ctx, "pxe", false, true); err != nil {
+			t.Errorf("SetBootDevice: %v", err)
+		}
+	})
+	tokens := s.Tokens()
+	if len(tokens) == 0 {
+		t.Fatal("the simulator issued no session token: the test proves nothing")
+	}
+	// Secrets are shown masked in the failure message.
+	masked := strings.ReplaceAll(out, s.Password, "[PASSWORD]")
+	for _, tok := range tokens {
+		masked = strings.ReplaceAll(masked, tok, "[SESSION TOKEN]")
+	}
+	for _, marker := range []string{"[PASSWORD]", "[SESSION TOKEN]"} {
+		if i := strings.Index(masked, marker); i >= 0 {
+			t.Errorf("%s appears in the process's output:\n%s", marker, excerpt(masked, i))
+		}
+	}
+	if i := strings.Index(masked, "SessionService/Sessions"); i >= 0 {
+		t.Errorf("the process's output holds a Redfish request dump:\n%s", excerpt(masked, i))
+	}
+}
+
+// excerpt returns up to 600 bytes of s around byte i.
+func excerpt(s string, i int) string {
+	from, to := max(0, i-300), min(len(s), i+300)
+	return s[from:to]
 }

@@ -23,6 +23,38 @@ const FileMode fs.FileMode = 0o644
 // runner for another host).
 type Server struct {
 	Runner remote.Runner
+	// Root is the directory the netboot server serves. When set, Read and
+	// Write first check that it exists and fail with ErrRootMissing if it
+	// does not, and Write never creates it (only directories below it): a
+	// root that is gone is an unmounted file system or a rebuilt server,
+	// not files to restore into an empty mount point.
+	Root string
+}
+
+// ErrRootMissing reports that the netboot root directory does not exist.
+var ErrRootMissing = errors.New("netboot root directory does not exist")
+
+// rootCheckScript exits 3 when "$1" is not a directory.
+const rootCheckScript = `[ -d "$1" ] || exit 3`
+
+// checkRoot returns an error matching ErrRootMissing when Root is set and
+// is not a directory on the server.
+func (s Server) checkRoot(ctx context.Context) error {
+	if s.Root == "" {
+		return nil
+	}
+	if err := checkPath(s.Root); err != nil {
+		return err
+	}
+	_, err := s.Runner.Run(ctx, remote.Script(rootCheckScript, s.Root))
+	var exit *remote.ExitError
+	if errors.As(err, &exit) && exit.Code == 3 {
+		return fmt.Errorf("%w: %s on %s (not mounted, or the netboot server was rebuilt?)", ErrRootMissing, s.Root, s.Runner)
+	}
+	if err != nil {
+		return fmt.Errorf("checking netboot root %s on %s: %w", s.Root, s.Runner, err)
+	}
+	return nil
 }
 
 // prepareScript creates the parent directories given before "--" with mode
@@ -61,6 +93,9 @@ func (s Server) Write(ctx context.Context, files []File) error {
 		}
 		dirs[path.Dir(f.Path)] = true
 	}
+	if err := s.checkRoot(ctx); err != nil {
+		return err
+	}
 	args := append(append(sortedKeys(dirs), "--"), Paths(files)...)
 	if _, err := s.Runner.Run(ctx, remote.Script(prepareScript, args...)); err != nil {
 		return fmt.Errorf("preparing netboot directories on %s: %w", s.Runner, err)
@@ -73,7 +108,8 @@ func (s Server) Write(ctx context.Context, files []File) error {
 }
 
 // Read returns the content of every path that exists, reading them
-// concurrently. A missing path is absent from the map; any other failure,
+// concurrently. A missing path is absent from the map; a missing Root is
+// ErrRootMissing; any other failure,
 // an unreachable server above all, is an error (test it with
 // remote.IsUnreachable), never a missing file.
 func (s Server) Read(ctx context.Context, paths []string) (map[string]string, error) {
@@ -83,6 +119,9 @@ func (s Server) Read(ctx context.Context, paths []string) (map[string]string, er
 			return nil, err
 		}
 		unique[p] = true
+	}
+	if err := s.checkRoot(ctx); err != nil {
+		return nil, err
 	}
 	todo := sortedKeys(unique)
 	contents := make([][]byte, len(todo))

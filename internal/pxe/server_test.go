@@ -480,3 +480,38 @@ func TestServerReadThroughDownSSHTargetIsAnError(t *testing.T) {
 		}
 	}
 }
+
+// A Server with Root refuses to read or write when the root is gone (an
+// unmounted file system): ErrRootMissing, and nothing is created.
+func TestServerMissingRoot(t *testing.T) {
+	t.Parallel()
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			s, ctx := tg.new(t), ctxFor(t)
+			root := filepath.Join(t.TempDir(), "mnt", "tftp")
+			s.Root = root
+			files, err := Render(Config{MAC: "52:54:00:ab:cd:ef", Root: root, Kernel: "k", Initrd: []string{"i"}, Cmdline: "c"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.Read(ctx, Paths(files)); !errors.Is(err, ErrRootMissing) {
+				t.Fatalf("Read with the root missing = %q, %v; want ErrRootMissing", got, err)
+			}
+			if err := s.Write(ctx, files); !errors.Is(err, ErrRootMissing) {
+				t.Fatalf("Write with the root missing = %v; want ErrRootMissing", err)
+			}
+			if _, err := os.Stat(root); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("Write created the missing root: %v", err)
+			}
+			if err := os.MkdirAll(root, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Write(ctx, files); err != nil {
+				t.Fatalf("Write with the root present: %v", err)
+			}
+			if got, err := s.Read(ctx, Paths(files)); err != nil || len(got) != len(files) {
+				t.Fatalf("Read with the root present = %d files, %v", len(got), err)
+			}
+		})
+	}
+}

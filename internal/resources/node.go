@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -160,10 +161,9 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 			"and its network boot configuration on a netboot server (iPXE script and pxelinux file named after its MAC, " +
 			"or a Raspberry Pi's TFTP folder). Raspberry Pis have no BMC: `bmc` is optional.",
 		Attributes: map[string]schema.Attribute{
-			"id": schema.StringAttribute{Computed: true, Description: "The node's name.", PlanModifiers: computedStrPM},
-			"name": schema.StringAttribute{Required: true, Description: "Name of the node, unique in the configuration (letters, digits, `.`, `_`, `-`).",
-				Validators:    []validator.String{stringvalidator.RegexMatches(nodeNameRe, "must be letters, digits, '.', '_' and '-'")},
-				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+			"id": schema.StringAttribute{Computed: true, Description: "The node's name."},
+			"name": schema.StringAttribute{Required: true, Description: "Name of the node, unique in the configuration (letters, digits, `.`, `_`, `-`). A label: changing it is an in-place update that touches neither the machine nor its netboot files.",
+				Validators: []validator.String{stringvalidator.RegexMatches(nodeNameRe, "must be letters, digits, '.', '_' and '-'")}},
 			"power": schema.StringAttribute{Optional: true,
 				Description: "Desired power state, `on` or `off`. When set, a machine found in the other state (someone powered it off) shows as a change in the plan and apply corrects it. Unset: power is left alone.",
 				Validators:  []validator.String{stringvalidator.OneOf(powerStates...)}},
@@ -172,7 +172,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 			"power_off_on_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				Description: "Power the machine off when the resource is destroyed. By default destroy leaves it powered as it is."},
 			"reprovision": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
-				Description: "When the PXE configuration changes (or `reprovision_trigger` does), set a one-shot PXE boot and power-cycle the machine so it boots the new configuration; on create, boot it into its configuration. Needs `bmc` and `pxe`."},
+				Description: "When the configured PXE files change (or `reprovision_trigger` does), set a one-shot PXE boot and power-cycle the machine so it boots the new configuration; on create, boot it into its configuration. Needs `bmc` and `pxe`. Files edited or deleted on the netboot server are rewritten without reprovisioning, and a `pxe` block added to a node that had none (e.g. after import) is written without reprovisioning, whatever `reprovision_trigger` says; change `reprovision_trigger` afterwards to reprovision it. The plan warns whenever apply will power-cycle the machine."},
 			"reprovision_trigger": schema.StringAttribute{Optional: true,
 				Description: "Any string; changing it reprovisions the machine (with `reprovision = true`) even when the PXE files are unchanged, e.g. an image version."},
 			"bmc_protocol": schema.StringAttribute{Computed: true, PlanModifiers: computedStrPM,
@@ -182,7 +182,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 			"serial":       inventory("Serial number"),
 			"bmc_firmware": inventory("BMC firmware version"),
 			"pxe_files": schema.MapAttribute{Computed: true, ElementType: types.StringType,
-				Description: "The node's files on the netboot server, path to `sha256:` of the content, as found there. A file edited or deleted on the server shows as a change in the plan, and apply writes it again."},
+				Description: "The node's files on the netboot server, path to `sha256:` of the content, as found there. A file edited or deleted on the server shows as a change in the plan, and apply writes it again (without reprovisioning). A netboot root directory that does not exist (not mounted) is an error that keeps the state."},
 		},
 		Blocks: map[string]schema.Block{
 			"bmc": schema.SingleNestedBlock{
@@ -228,7 +228,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 				Attributes: map[string]schema.Attribute{
 					"mac": schema.StringAttribute{Optional: true, Description: "MAC address the machine PXE-boots from (any common notation). Required except for Raspberry Pis."},
 					"root": schema.StringAttribute{Optional: true,
-						Description: "Directory the netboot server serves (TFTP/HTTP root), on the SSH server. Required with `server.ssh`; with `server.local_dir` that directory is the root."},
+						Description: "Directory the netboot server serves (TFTP/HTTP root), on the SSH server. Required with `server.ssh`; with `server.local_dir` that directory is the root. It must exist: the provider creates directories below it, never the root itself, and reports a missing root (e.g. not mounted) as an error."},
 					"kernel": schema.StringAttribute{Optional: true, Description: "Kernel path relative to the root, or an http(s) URL."},
 					"initrd": schema.ListAttribute{Optional: true, ElementType: types.StringType,
 						Description: "Initrd paths relative to the root, or URLs, in load order.",
@@ -243,7 +243,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 						Description: "The netboot server: `ssh` to write to a host, or `local_dir` for a directory on the machine running Terraform.",
 						Attributes: map[string]schema.Attribute{
 							"local_dir": schema.StringAttribute{Optional: true,
-								Description: "Absolute directory on the machine running Terraform that the netboot server serves."},
+								Description: "Absolute directory on the machine running Terraform that the netboot server serves. It must exist (it is never created)."},
 						},
 						Blocks: map[string]schema.Block{"ssh": serverSSH},
 					},
@@ -457,22 +457,85 @@ func (r *Node) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, r
 		plan.PowerState = types.StringNull()
 	case !plan.Power.IsNull():
 		plan.PowerState = plan.Power
-	case state != nil && !reprovisionPlanned(&plan, state):
+	case state != nil && !reprovisionPlanned(ctx, &plan, state):
 		plan.PowerState = state.PowerState
 	}
-	if state != nil && reprovisionPlanned(&plan, state) {
-		resp.Diagnostics.AddWarning("Node "+plan.Name.ValueString()+" will be reprovisioned",
-			"Its PXE configuration or reprovision_trigger changes and reprovision = true: apply sets a one-shot PXE boot and power-cycles the machine.")
+	if plan.Name.IsUnknown() {
+		plan.ID = types.StringUnknown()
+	} else {
+		plan.ID = plan.Name
+	}
+	name := plan.Name.ValueString()
+	switch {
+	case state == nil && plan.Reprovision.ValueBool() && plan.PXE != nil && plan.BMC != nil:
+		// A create, or the replacement of a tainted node (Terraform plans
+		// those as creates).
+		resp.Diagnostics.AddWarning("Node "+name+" will be provisioned: apply power-cycles it into PXE",
+			"reprovision = true: creating this node writes its PXE files, sets a one-shot PXE boot and powers the machine on, or power-cycles it if it is on, so that it boots (and installs) its PXE configuration. "+
+				"If this replaces a tainted node whose install may still be running or has succeeded, do not apply: run `terraform untaint` (or `tofu untaint`) on it instead.")
+	case state != nil && reprovisionPlanned(ctx, &plan, state):
+		resp.Diagnostics.AddWarning("Node "+name+" will be reprovisioned: apply power-cycles it into PXE",
+			"Its configured PXE files or reprovision_trigger change and reprovision = true: apply sets a one-shot PXE boot and power-cycles the machine.")
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-// reprovisionPlanned reports whether an update reprovisions the machine.
-func reprovisionPlanned(plan, state *NodeModel) bool {
-	if !plan.Reprovision.ValueBool() || plan.PXE == nil || plan.BMC == nil {
+// reprovisionPlanned reports whether an update reprovisions the machine:
+// with reprovision = true, when the configured PXE files or
+// reprovision_trigger change. Drift on the netboot server (pxe_files as
+// read) does not count. When the configuration is not known yet it
+// reports true, so that the plan warns.
+func reprovisionPlanned(ctx context.Context, plan, state *NodeModel) bool {
+	if plan.BMC == nil {
 		return false
 	}
-	return !plan.PXEFiles.Equal(state.PXEFiles) || !plan.ReprovisionTrigger.Equal(state.ReprovisionTrigger)
+	yes, known := reprovisionOnUpdate(ctx, plan, state)
+	return yes || !known
+}
+
+// reprovisionOnUpdate is the one rule, for ModifyPlan and apply, of when an
+// update reprovisions: reprovision = true and, on a node whose prior state
+// has a pxe block, a change of the configured PXE files or of
+// reprovision_trigger. A node without a pxe block in state (imported, or
+// never netbooted by this resource) is running what it runs: its first pxe
+// block is written without reprovisioning, whatever reprovision_trigger
+// says. known is false while the configuration is not.
+func reprovisionOnUpdate(ctx context.Context, plan, prior *NodeModel) (yes, known bool) {
+	if !plan.Reprovision.ValueBool() || plan.PXE == nil || prior.PXE == nil {
+		return false, true
+	}
+	changed, known := pxeConfigChanged(ctx, prior.PXE, plan.PXE)
+	if !plan.ReprovisionTrigger.IsUnknown() && !plan.ReprovisionTrigger.Equal(prior.ReprovisionTrigger) {
+		return true, true
+	}
+	return changed, known && !plan.ReprovisionTrigger.IsUnknown()
+}
+
+// pxeConfigChanged reports whether the files the configuration renders
+// differ between the prior pxe block (as last applied, kept in state) and
+// the next one. A pxe block added where there was none is not a change: the
+// machine was installed some other way (or imported). known is false while
+// the next block has unknown values.
+func pxeConfigChanged(ctx context.Context, prior, next *NodePXEModel) (changed, known bool) {
+	if prior == nil || next == nil {
+		return false, true
+	}
+	nextFiles, ok, d := renderedFiles(ctx, next)
+	if !ok || d.HasError() {
+		return false, false
+	}
+	priorFiles, ok, d := renderedFiles(ctx, prior)
+	if !ok || d.HasError() {
+		return true, true
+	}
+	toMap := func(files []pxe.File) map[string]string {
+		out := map[string]string{}
+		for _, f := range files {
+			out[f.Path] = f.Content
+		}
+		return out
+	}
+	return !filesMap(toMap(priorFiles)).Equal(filesMap(toMap(nextFiles))), true
 }
 
 // bmcClient builds the BMC client from the resource's bmc block, the
@@ -513,12 +576,23 @@ func (r *Node) bmcClient(ctx context.Context, m *NodeModel, passwordWO string) (
 }
 
 // pxeServer connects to the node's netboot server.
+// The server checks that the netboot root exists before reading or
+// writing (see pxe.Server.Root).
 func (r *Node) pxeServer(p *NodePXEModel) (pxe.Server, diag.Diagnostics) {
 	if !p.Server.LocalDir.IsNull() {
-		return pxe.Server{Runner: remote.NewLocal(false)}, nil
+		return pxe.Server{Runner: remote.NewLocal(false), Root: p.Server.LocalDir.ValueString()}, nil
 	}
 	runner, _, diags := hostconn.Connect(r.data.Conn(), p.Server.SSH, path.Root("pxe").AtName("server").AtName("ssh"))
-	return pxe.Server{Runner: runner}, diags
+	return pxe.Server{Runner: runner, Root: p.Root.ValueString()}, diags
+}
+
+// pxeDetail explains a netboot server error with what the user can do.
+func pxeDetail(err error) string {
+	if errors.Is(err, pxe.ErrRootMissing) {
+		return err.Error() + "\n\nThe directory the netboot server serves is not there, so nothing was written and the state was kept. " +
+			"Mount it (or fix pxe.root / pxe.server.local_dir), or create it if this is a new netboot server, then plan again."
+	}
+	return explain(err)
 }
 
 // bmcDetail explains a BMC error with what the user can do.
@@ -593,7 +667,7 @@ func (r *Node) refresh(ctx context.Context, m *NodeModel, c *bmc.Client, diags *
 	}
 	got, err := srv.Read(ctx, paths)
 	if err != nil {
-		diags.AddError("Unable to read PXE files of node "+name, explain(err))
+		diags.AddError("Unable to read PXE files of node "+name, pxeDetail(err))
 		return
 	}
 	m.PXEFiles = filesMap(got)
@@ -662,6 +736,28 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 
+	// A create that fails once something exists (files written, the
+	// machine powered) saves what it knows, so Terraform taints the node
+	// instead of forgetting it and creating (reprovisioning) it again. An
+	// update that fails after its power cycle saves the new configuration,
+	// so the next apply does not power-cycle the machine again mid-install.
+	wrote, cycled, saved := false, false, false
+	defer func() {
+		if saved || !diags.HasError() {
+			return
+		}
+		if prior == nil && wrote {
+			saveFailedApply(ctx, &m, state, diags,
+				"The create changed the netboot server or the machine before it failed, so the node is in the state and Terraform marks it tainted. "+
+					"Replacing a tainted node runs its create again, which with reprovision = true power-cycles the machine into PXE once more. "+
+					"If the machine is still installing, or installed fine, do not apply: run `terraform untaint` (or `tofu untaint`) with this node's address, then plan again.")
+		} else if prior != nil && cycled {
+			saveFailedApply(ctx, &m, state, diags,
+				"The machine was power-cycled into its new PXE configuration before the update failed, so the state holds that configuration and the next apply will not reprovision it again. "+
+					"If the install did not succeed, change reprovision_trigger to reprovision it once more.")
+		}
+	}()
+
 	// 1. The netboot files, so that any boot from here on finds them.
 	pxeChanged := false
 	if m.PXE != nil {
@@ -675,9 +771,13 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		pxeChanged = prior == nil || !m.PXEFiles.Equal(prior.PXEFiles)
 		if pxeChanged {
 			if err := srv.Write(ctx, files); err != nil {
-				diags.AddError(fmt.Sprintf("Unable to write PXE files of node %s", name), explain(err))
+				// A failed write may have written some files, unless the
+				// root was missing.
+				wrote = !errors.Is(err, pxe.ErrRootMissing)
+				diags.AddError(fmt.Sprintf("Unable to write PXE files of node %s", name), pxeDetail(err))
 				return
 			}
+			wrote = true
 			logging.Info(ctx, "wrote PXE files", map[string]any{"node": name, "files": len(files)})
 		}
 	}
@@ -691,6 +791,7 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		r.refresh(ctx, &m, nil, diags)
 		if !diags.HasError() {
 			diags.Append(state.Set(ctx, &m)...)
+			saved = true
 		}
 		return
 	}
@@ -706,9 +807,14 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		return
 	}
 	defer func() { _ = c.Close(ctx) }()
-	reprovision := m.Reprovision.ValueBool() && m.PXE != nil &&
-		(prior == nil || pxeChanged || !m.ReprovisionTrigger.Equal(prior.ReprovisionTrigger))
+	// Only the configuration reprovisions: files found edited or deleted on
+	// the netboot server were rewritten above, and that is all drift gets.
+	reprovision := m.Reprovision.ValueBool() && m.PXE != nil
+	if reprovision && prior != nil {
+		reprovision, _ = reprovisionOnUpdate(ctx, &m, prior)
+	}
 	if b := m.Boot; b != nil && (prior == nil || prior.Boot == nil || !bootEqual(b, prior.Boot)) {
+		wrote = true
 		if err := c.SetBootDevice(ctx, b.Device.ValueString(), b.Persistent.ValueBool(), b.EFI.ValueBool()); err != nil {
 			diags.AddError(fmt.Sprintf("Unable to set boot device of node %s", name), bmcDetail(err))
 			return
@@ -716,10 +822,13 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		logging.Info(ctx, "set boot device", map[string]any{"node": name, "device": b.Device.ValueString(), "persistent": b.Persistent.ValueBool()})
 	}
 	if reprovision {
-		if !r.reprovision(ctx, &m, c, diags) {
+		wrote = true
+		var ok bool
+		if cycled, ok = r.reprovision(ctx, &m, c, diags); !ok {
 			return
 		}
 	} else if want := m.Power.ValueString(); want != "" {
+		wrote = true
 		if err := r.setPower(ctx, c, want); err != nil {
 			diags.AddError(fmt.Sprintf("Unable to power %s node %s", want, name), bmcDetail(err))
 			return
@@ -745,6 +854,36 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 		return
 	}
 	diags.Append(state.Set(ctx, &m)...)
+	saved = true
+}
+
+// saveFailedApply stores a node whose create failed after it changed
+// something (netboot files, boot device, power), or whose update failed
+// after it power-cycled the machine, as planned, with what is not known left
+// null for the next refresh to fill in. Terraform marks a failed create
+// tainted: the next plan shows its replacement instead of a fresh create.
+// why is the warning's detail.
+func saveFailedApply(ctx context.Context, m *NodeModel, state *tfsdk.State, diags *diag.Diagnostics, why string) {
+	m.ID = m.Name
+	for _, v := range []*types.String{&m.PowerState, &m.BMCProtocol, &m.Vendor, &m.Model, &m.Serial, &m.BMCFirmware} {
+		if v.IsUnknown() {
+			*v = types.StringNull()
+		}
+	}
+	if m.Power.IsUnknown() {
+		m.Power = types.StringNull()
+	}
+	if m.PXEFiles.IsUnknown() {
+		m.PXEFiles = types.MapNull(types.StringType)
+	}
+	d := state.Set(ctx, m)
+	diags.Append(d...)
+	if d.HasError() {
+		return
+	}
+	name := m.Name.ValueString()
+	logging.Warn(ctx, "apply failed after changing the machine: state saved", map[string]any{"node": name})
+	diags.AddWarning("Node "+name+" was saved to state after a failed apply", why)
 }
 
 func bootEqual(a, b *NodeBootModel) bool {
@@ -765,13 +904,14 @@ func (r *Node) setPower(ctx context.Context, c *bmc.Client, want string) error {
 }
 
 // reprovision sets a one-shot PXE boot and (re)starts the machine, then
-// optionally waits for it to answer SSH.
-func (r *Node) reprovision(ctx context.Context, m *NodeModel, c *bmc.Client, diags *diag.Diagnostics) bool {
+// optionally waits for it to answer SSH. cycled reports whether the machine
+// was (re)started; ok whether everything succeeded.
+func (r *Node) reprovision(ctx context.Context, m *NodeModel, c *bmc.Client, diags *diag.Diagnostics) (cycled, ok bool) {
 	name := m.Name.ValueString()
 	efi := m.Boot != nil && m.Boot.EFI.ValueBool()
 	if err := c.SetBootDevice(ctx, "pxe", false, efi); err != nil {
 		diags.AddError("Unable to set PXE boot to reprovision node "+name, bmcDetail(err))
-		return false
+		return false, false
 	}
 	state, err := c.PowerState(ctx)
 	if err == nil {
@@ -782,22 +922,25 @@ func (r *Node) reprovision(ctx context.Context, m *NodeModel, c *bmc.Client, dia
 		}
 	}
 	if err != nil {
+		// Counted as not restarted: the prior state stays, and the next
+		// plan shows (and warns about) the reprovision again.
 		diags.AddError("Unable to restart node "+name+" to reprovision it", bmcDetail(err))
-		return false
+		return false, false
 	}
 	logging.Info(ctx, "node restarted into PXE to reprovision it", map[string]any{"node": name, "was": state})
 	w := m.WaitForSSH
 	if w == nil {
-		return true
+		return true, true
 	}
 	timeout, _ := time.ParseDuration(w.Timeout.ValueString())
 	addr := net.JoinHostPort(w.Host.ValueString(), strconv.FormatInt(w.Port.ValueInt64(), 10))
 	if err := waitForSSH(ctx, addr, timeout); err != nil {
 		diags.AddError("Unable to reach reprovisioned node "+name+" over SSH",
-			err.Error()+"\n\nThe machine was restarted into PXE but did not answer SSH in time. Check its console; raise wait_for_ssh.timeout for slow installs.")
-		return false
+			err.Error()+"\n\nThe machine was restarted into PXE but did not answer SSH in time. Check its console; raise wait_for_ssh.timeout for slow installs. "+
+				"The node is kept in the state with its new configuration (tainted after a create): if the install is still running or succeeded, do not reprovision it again (on a tainted node, `terraform untaint`/`tofu untaint` it instead of applying).")
+		return true, false
 	}
-	return true
+	return true, true
 }
 
 // waitForSSH polls addr until an SSH server greets with its banner.

@@ -317,6 +317,12 @@ func TestAccNode_pxeFilesDriftAndRaspberryPi(t *testing.T) {
 	ipxe := filepath.Join(local, "52-54-00-ab-cd-01.ipxe")
 	pxelinux := filepath.Join(local, "pxelinux.cfg", "01-52-54-00-ab-cd-01")
 	piDir := filepath.Join(remoteRoot, "1a2b3c4d")
+	// Netboot roots exist on a netboot server; the provider never creates them.
+	for _, d := range []string{local, remoteRoot} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	config := func(cmdline string) string {
 		return acctest.ProviderSSH(sshd, "root") + fmt.Sprintf(`
 resource "homelab_node" "x86" {

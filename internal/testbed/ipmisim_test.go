@@ -249,3 +249,35 @@ func procSession(t *testing.T, pid int) int {
 	}
 	return sid
 }
+
+// TestIPMISimChassisHistory: every chassis control request reaches the
+// history, reads (status, boot flags) do not.
+func TestIPMISimChassisHistory(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := startTestIPMISim(t, IPMISimOptions{})
+	if h, err := s.ChassisHistory(); err != nil || len(h) != 0 {
+		t.Fatalf("fresh BMC: history %q, %v; want none", h, err)
+	}
+	for _, args := range [][]string{{"chassis", "power", "status"}, {"chassis", "bootdev", "pxe"}, {"chassis", "bootparam", "get", "5"}} {
+		if _, err := s.Ipmitool(ctx, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, err := s.ChassisHistory(); err != nil || len(h) != 0 {
+		t.Fatalf("after reads and a boot flag: history %q, %v; want none", h, err)
+	}
+	for _, args := range [][]string{{"chassis", "power", "on"}, {"chassis", "power", "cycle"}, {"chassis", "power", "reset"}, {"chassis", "power", "off"}} {
+		if _, err := s.Ipmitool(ctx, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := s.ChassisHistory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A power cycle is "power 0" at once (ipmi_sim powers on again later).
+	if got := strings.Join(h, ","); !strings.HasPrefix(got, "power 1,power 0,") || !strings.Contains(got, "reset 1") || !strings.HasSuffix(got, "power 0") {
+		t.Fatalf("history %q, want power on, cycle (power 0), reset, power off", h)
+	}
+}

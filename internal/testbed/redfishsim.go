@@ -143,6 +143,7 @@ type RedfishSim struct {
 	machine   redfishMachine
 	uuid      string
 	sessions  map[string]*redfishSession // by token
+	tokens    []string                   // every token issued, for leak checks
 	nextSess  int
 	statePath string
 	keyPEM    []byte // persisted with the state so that a restart keeps the certificate
@@ -382,6 +383,14 @@ func (s *RedfishSim) Sessions() int {
 	defer s.mu.Unlock()
 	s.expireSessionsLocked()
 	return len(s.sessions)
+}
+
+// Tokens returns every session token issued so far, logged out or not, so
+// that tests can look for them where they must never appear (logs, output).
+func (s *RedfishSim) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.tokens...)
 }
 
 func (s *RedfishSim) log(format string, args ...any) {
@@ -649,6 +658,7 @@ func (s *RedfishSim) login(r *http.Request) rfResponse {
 	s.nextSess++
 	id := strconv.Itoa(s.nextSess)
 	token := randomHex(16)
+	s.tokens = append(s.tokens, token)
 	s.sessions[token] = &redfishSession{id: id, user: *req.UserName, lastUsed: time.Now()}
 	loc := rfSessions + "/" + id
 	resp := rfOK(sessionResource(id, *req.UserName))
