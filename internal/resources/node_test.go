@@ -191,6 +191,7 @@ func TestAccNode_ipmiErrors(t *testing.T) {
 // whose one-shot boot override is consumed without drift; r2 with a
 // write-only password, which never reaches the state.
 func TestAccNode_redfish(t *testing.T) {
+	acctest.RequireWriteOnly(t)
 	s1 := acctest.StartRedfishSim(t, testbed.RedfishSimOptions{})
 	s2 := acctest.StartRedfishSim(t, testbed.RedfishSimOptions{Password: "write-only-pass-42"})
 	r1 := "homelab_node.r1"

@@ -25,6 +25,7 @@ import (
 // snapshot it made through the data source. The trace log and the state
 // never hold the repository password.
 func TestAccResticBackup_timerFiresSnapshotAppears(t *testing.T) {
+	acctest.RequireWriteOnly(t)
 	vm := acctest.ZFSVM(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()

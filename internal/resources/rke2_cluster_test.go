@@ -533,6 +533,7 @@ func expectNoSecretsInLog(t *testing.T, logPath string, secrets []string) {
 // through its manifests and creates a MetalLB pool through its kubeconfig,
 // all in one apply, with a write-only token.
 func TestAccRKE2Cluster_wholeStack(t *testing.T) {
+	acctest.RequireWriteOnly(t)
 	lab := acctest.RKE2Nodes(t, 1)
 	art := acctest.RKE2Artifacts(t, rke2V1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -625,6 +626,7 @@ resource "homelab_metallb_pool" "lab" {
 // TestAccRKE2Cluster_validation checks the configuration errors reported
 // at plan time, before any host is contacted.
 func TestAccRKE2Cluster_validation(t *testing.T) {
+	acctest.RequireWriteOnly(t)
 	node := func(block, name, extra string) string {
 		return fmt.Sprintf(`
   %s {

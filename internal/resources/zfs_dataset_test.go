@@ -135,6 +135,7 @@ data "homelab_zfs_datasets" "tank" {
 }
 
 func TestAccZFSDataset_volumeAndEncryption(t *testing.T) {
+	acctest.RequireWriteOnly(t)
 	vm := acctest.ZFSVM(t)
 	vol := func(size string) string {
 		return dataset(vm, "vm_disk", fmt.Sprintf(`  name         = "tank/vm-disk"
