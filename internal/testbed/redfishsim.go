@@ -302,6 +302,7 @@ func startRedfishSim(opts RedfishSimOptions, statePath string) (*RedfishSim, err
 		}
 	}()
 	s.log("listening on %s", s.URL)
+	noteSecret("BMC password (Redfish simulator)", s.Password)
 	return s, nil
 }
 
@@ -659,6 +660,7 @@ func (s *RedfishSim) login(r *http.Request) rfResponse {
 	id := strconv.Itoa(s.nextSess)
 	token := randomHex(16)
 	s.tokens = append(s.tokens, token)
+	noteSecret("Redfish session token", token)
 	s.sessions[token] = &redfishSession{id: id, user: *req.UserName, lastUsed: time.Now()}
 	loc := rfSessions + "/" + id
 	resp := rfOK(sessionResource(id, *req.UserName))
