@@ -66,7 +66,7 @@ const (
 	// DefaultIPMIUser and DefaultIPMIPassword are the BMC's admin login
 	// unless IPMISimOptions says otherwise.
 	DefaultIPMIUser     = "admin"
-	DefaultIPMIPassword = "secret"
+	DefaultIPMIPassword = "ipmipw7Hq2x9Kd"
 	// ipmitoolCipherSuite is passed to every ipmitool call (see above).
 	ipmitoolCipherSuite = "3"
 	// ipmitoolTimeout and ipmitoolRetries are ipmitool's -N (seconds per
@@ -116,7 +116,7 @@ const (
 // IPMISimOptions configures StartIPMISim. Zero values select the defaults.
 type IPMISimOptions struct {
 	// User and Password are the BMC's administrator login, "admin" and
-	// "secret" by default (IPMI allows up to 16 and 20 bytes).
+	// "ipmipw7Hq2x9Kd" by default: distinctive, so the secret sweep cannot confuse it with ordinary words (IPMI allows up to 16 and 20 bytes).
 	User, Password string
 	// Port is the UDP RMCP+ port on 127.0.0.1; 0 picks a free one.
 	Port int

@@ -70,7 +70,7 @@ const (
 // Defaults of RedfishSimOptions.
 const (
 	defaultRedfishSimUser     = "admin"
-	defaultRedfishSimPassword = "secret"
+	defaultRedfishSimPassword = "redfishpw4Vn8Qz"
 	defaultRedfishSimAddr     = "127.0.0.1:0"
 )
 
@@ -115,7 +115,7 @@ var (
 
 // RedfishSimOptions configures StartRedfishSim and ServeRedfishSim.
 type RedfishSimOptions struct {
-	// User and Password are the only valid credentials ("admin"/"secret"
+	// User and Password are the only valid credentials ("admin"/"redfishpw4Vn8Qz"
 	// when empty).
 	User, Password string
 	// Addr is the TCP listen address ("127.0.0.1:0" when empty: a free port).
