@@ -83,7 +83,14 @@ func Main(m *testing.M) {
 			os.Setenv(k, v)
 		}
 	}
+	var stopSweep func()
+	if Enabled() {
+		stopSweep = startSweep()
+	}
 	code := m.Run()
+	if stopSweep != nil && !finishSweep(stopSweep) && code == 0 {
+		code = 1
+	}
 	cleanupMu.Lock()
 	for i := len(cleanups) - 1; i >= 0; i-- {
 		cleanups[i]()

@@ -102,7 +102,7 @@ data "homelab_host" "this" {
 func TestAccHost_factsMatchTheHost(t *testing.T) {
 	s := acctest.SharedSSHD(t)
 	f := readLocalFacts(t)
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
@@ -116,7 +116,7 @@ func TestAccHost_factsMatchTheHost(t *testing.T) {
 
 func TestAccHost_localRunner(t *testing.T) {
 	f := readLocalFacts(t)
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
@@ -156,7 +156,7 @@ func TestAccHost_hostKeyMismatch(t *testing.T) {
 	}
 	want := fmt.Sprintf(`(?s)host key mismatch for %s.*%s.*%s`, regexp.QuoteMeta(s.HostPort()),
 		regexp.QuoteMeta(ssh.FingerprintSHA256(impostor)), regexp.QuoteMeta(ssh.FingerprintSHA256(s.HostKey)))
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
@@ -182,7 +182,7 @@ func TestAccHost_unreachableFailsWithinTimeout(t *testing.T) {
 	defer stop()
 	host, port, _ := strings.Cut(hole, ":")
 	closed := freePort(t)
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
@@ -235,7 +235,7 @@ func TestAccHost_bastion(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := readLocalFacts(t)
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
@@ -280,7 +280,7 @@ func TestAccHost_sudo(t *testing.T) {
 	s := acctest.SharedSSHD(t)
 	f := readLocalFacts(t)
 	cfg := hostConfig(s)
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
@@ -313,7 +313,7 @@ provider "homelab" {
 // read during apply, once the value is known.
 func TestAccHost_unknownProviderValuesDoNotFailPlan(t *testing.T) {
 	s := acctest.SharedSSHD(t)
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{

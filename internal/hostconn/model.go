@@ -54,6 +54,7 @@ type BMCModel struct {
 	Password    types.String `tfsdk:"password"`
 	Protocol    types.String `tfsdk:"protocol"`
 	InsecureTLS types.Bool   `tfsdk:"insecure_tls"`
+	Timeout     types.String `tfsdk:"timeout"`
 }
 
 // KubernetesModel is the provider's kubernetes {} block.
@@ -61,6 +62,7 @@ type KubernetesModel struct {
 	KubeconfigPath types.String `tfsdk:"kubeconfig_path"`
 	Kubeconfig     types.String `tfsdk:"kubeconfig"`
 	Context        types.String `tfsdk:"context"`
+	Timeout        types.String `tfsdk:"timeout"`
 }
 
 // Defaults is what the provider hands every resource and data source: the

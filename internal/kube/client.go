@@ -30,18 +30,27 @@ import (
 // FieldManager is the server-side apply field manager of the provider.
 const FieldManager = "terraform-provider-homelab"
 
+// DefaultTimeout bounds each request to the API server when Access.Timeout
+// is not set.
+const DefaultTimeout = 30 * time.Second
+
 // Access says how to reach a cluster. Kubeconfig (content) wins over
 // KubeconfigPath; with neither, $KUBECONFIG or ~/.kube/config is used.
 type Access struct {
 	Kubeconfig     []byte
 	KubeconfigPath string
 	Context        string
+	// Timeout bounds each request to the API server, from dialling to the
+	// last byte of the answer (default DefaultTimeout), so that an API
+	// server or etcd that stops answering cannot hang a plan.
+	Timeout time.Duration
 }
 
 // Client is a dynamic Kubernetes client.
 type Client struct {
-	dyn  dynamic.Interface
-	host string
+	dyn     dynamic.Interface
+	host    string
+	timeout time.Duration
 }
 
 // NewClient builds a client from a kubeconfig.
@@ -65,13 +74,55 @@ func NewClient(a Access) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the kubeconfig: %w", err)
 	}
-	rc.Timeout = 30 * time.Second
+	if a.Timeout < 0 {
+		return nil, fmt.Errorf("negative timeout %s", a.Timeout)
+	}
+	if a.Timeout == 0 {
+		a.Timeout = DefaultTimeout
+	}
+	rc.Timeout = a.Timeout
 	rc.UserAgent = FieldManager
 	dyn, err := dynamic.NewForConfig(rc)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{dyn: dyn, host: rc.Host}, nil
+	return &Client{dyn: dyn, host: rc.Host, timeout: a.Timeout}, nil
+}
+
+// Timeout is the bound of each request.
+func (c *Client) Timeout() time.Duration { return c.timeout }
+
+// NoAnswerError is a request the API server did not answer within the
+// client's timeout. It matches IsUnreachable.
+type NoAnswerError struct {
+	Host    string
+	Timeout time.Duration
+	Err     error
+}
+
+func (e *NoAnswerError) Error() string {
+	return fmt.Sprintf("the Kubernetes API at %s did not answer within %s: %v", e.Host, e.Timeout, e.Err)
+}
+
+func (e *NoAnswerError) Unwrap() error { return e.Err }
+
+// bounded runs one request with the client's timeout as its deadline too
+// (the HTTP client's timeout does not cover everything client-go does
+// around a request) and turns a timeout into a NoAnswerError.
+func bounded[T any](ctx context.Context, c *Client, f func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	v, err := f(ctx)
+	if err != nil && isTimeout(ctx, err) {
+		err = &NoAnswerError{Host: c.host, Timeout: c.timeout, Err: err}
+	}
+	return v, err
+}
+
+func isTimeout(ctx context.Context, err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded ||
+		(errors.As(err, &ne) && ne.Timeout()) || strings.Contains(err.Error(), "Client.Timeout exceeded")
 }
 
 // Host is the API server URL.
@@ -80,12 +131,16 @@ func (c *Client) Host() string { return c.host }
 // Get returns an object; a missing object (or a missing type, when its CRD
 // is not installed) is an error matching IsNotFound.
 func (c *Client) Get(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, error) {
-	return c.dyn.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	return bounded(ctx, c, func(ctx context.Context) (*unstructured.Unstructured, error) {
+		return c.dyn.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	})
 }
 
 // List returns the objects of a type in a namespace ("" for all).
 func (c *Client) List(ctx context.Context, gvr schema.GroupVersionResource, ns string) ([]unstructured.Unstructured, error) {
-	l, err := c.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+	l, err := bounded(ctx, c, func(ctx context.Context) (*unstructured.UnstructuredList, error) {
+		return c.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -100,13 +155,17 @@ func (c *Client) Apply(ctx context.Context, gvr schema.GroupVersionResource, obj
 	if err != nil {
 		return nil, err
 	}
-	return c.dyn.Resource(gvr).Namespace(obj.GetNamespace()).Patch(ctx, obj.GetName(), types.ApplyPatchType, data,
-		metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
+	return bounded(ctx, c, func(ctx context.Context) (*unstructured.Unstructured, error) {
+		return c.dyn.Resource(gvr).Namespace(obj.GetNamespace()).Patch(ctx, obj.GetName(), types.ApplyPatchType, data,
+			metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
+	})
 }
 
 // Delete deletes an object; a missing one is not an error.
 func (c *Client) Delete(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) error {
-	err := c.dyn.Resource(gvr).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{})
+	_, err := bounded(ctx, c, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, c.dyn.Resource(gvr).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{})
+	})
 	if IsNotFound(err) {
 		return nil
 	}
@@ -125,7 +184,8 @@ func IsUnreachable(err error) bool {
 	}
 	var ne net.Error
 	var oe *net.OpError
-	return errors.As(err, &ne) || errors.As(err, &oe) || strings.Contains(err.Error(), "connection refused") ||
+	var na *NoAnswerError
+	return errors.As(err, &na) || errors.As(err, &ne) || errors.As(err, &oe) || strings.Contains(err.Error(), "connection refused") ||
 		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsServiceUnavailable(err)
 }
 

@@ -67,12 +67,18 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 		"password":     "BMC password.",
 		"protocol":     "How to talk to BMCs: `ipmi`, `redfish`, or `auto` (try Redfish, then IPMI). Defaults to `auto`.",
 		"insecure_tls": "Accept self-signed TLS certificates from Redfish BMCs, which most ship with.",
+		"timeout": "How long one BMC operation (a power or boot-device read or change, with its retries) may take, as a Go duration (`30s`, `2m`). " +
+			"A BMC that stops answering (hung, overloaded, a dead network path) fails the refresh or apply with a \"did not answer within\" error that keeps the state, instead of hanging it. " +
+			"With `protocol = \"auto\"` the first operation also spends up to one timeout detecting the protocol. Defaults to `30s`.",
 	}
 	kubeDesc := map[string]string{
 		"block":           "How to reach the Kubernetes API for Kubernetes-backed resources. A resource's own `kubeconfig` overrides it, so a cluster built in the same apply can be used.",
 		"kubeconfig_path": "Path of a kubeconfig file. Defaults to `$KUBECONFIG`, then `~/.kube/config`.",
 		"kubeconfig":      "Content of a kubeconfig, instead of a path.",
 		"context":         "Context of the kubeconfig to use. Defaults to its current context.",
+		"timeout": "How long one request to the Kubernetes API may take, from connecting to the last byte of the answer, as a Go duration (`30s`, `2m`). " +
+			"An API server (or its etcd) that stops answering fails the refresh or apply with a \"did not answer within\" error that keeps the state, instead of hanging it. " +
+			"Applies to resources using their own `kubeconfig` too. Defaults to `30s`.",
 	}
 	resp.Schema = schema.Schema{
 		Description: desc, MarkdownDescription: desc,
@@ -86,6 +92,8 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 					"protocol": schema.StringAttribute{Optional: true, Description: bmcDesc["protocol"], MarkdownDescription: bmcDesc["protocol"],
 						Validators: []validator.String{stringvalidator.OneOf("auto", "ipmi", "redfish")}},
 					"insecure_tls": schema.BoolAttribute{Optional: true, Description: bmcDesc["insecure_tls"], MarkdownDescription: bmcDesc["insecure_tls"]},
+					"timeout": schema.StringAttribute{Optional: true, Description: bmcDesc["timeout"], MarkdownDescription: bmcDesc["timeout"],
+						Validators: []validator.String{hostconn.DurationValidator()}},
 				},
 			},
 			"kubernetes": schema.SingleNestedBlock{
@@ -95,6 +103,8 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 						Validators: []validator.String{stringvalidator.ConflictsWith(path.MatchRelative().AtParent().AtName("kubeconfig"))}},
 					"kubeconfig": schema.StringAttribute{Optional: true, Sensitive: true, Description: kubeDesc["kubeconfig"], MarkdownDescription: kubeDesc["kubeconfig"]},
 					"context":    schema.StringAttribute{Optional: true, Description: kubeDesc["context"], MarkdownDescription: kubeDesc["context"]},
+					"timeout": schema.StringAttribute{Optional: true, Description: kubeDesc["timeout"], MarkdownDescription: kubeDesc["timeout"],
+						Validators: []validator.String{hostconn.DurationValidator()}},
 				},
 			},
 		},

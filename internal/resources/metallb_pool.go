@@ -219,6 +219,7 @@ func (r *MetalLBPool) client(m *MetalLBPoolModel) (*kube.Client, diag.Diagnostic
 	if v := m.Kubeconfig.ValueString(); v != "" {
 		a = kube.Access{Kubeconfig: []byte(v)}
 	}
+	a.Timeout = kubeTimeout(r.data)
 	c, err := kube.NewClient(a)
 	if err != nil {
 		diags.AddAttributeError(path.Root("kubeconfig"), "Unable to configure the Kubernetes client",

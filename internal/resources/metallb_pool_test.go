@@ -198,7 +198,7 @@ func TestAccMetalLBPool_l2AddressesBGPDriftImport(t *testing.T) {
     local_pref         = 100
     aggregation_length = 32
   }`)
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolsGone(t, k, "internal"),
@@ -301,7 +301,7 @@ func TestAccMetalLBPool_overlapsAndBadAddressesRejected(t *testing.T) {
   l2 {}
   %s`, label, addresses, extra))
 	}
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolsGone(t, k, "internal", "internet"),
@@ -373,7 +373,7 @@ func TestAccMetalLBPool_waitsForCRDsAndWebhook(t *testing.T) {
 			<-served
 		}
 	})
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolsGone(t, k, "late"),
@@ -453,7 +453,7 @@ func TestAccMetalLBPool_unreachableKeepsStateGoneIsRecreated(t *testing.T) {
   addresses = ["10.30.0.0/29"]
   l2 {}`)
 	addr := "homelab_metallb_pool.dmz"
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolsGone(t, k, "dmz"),
@@ -500,7 +500,7 @@ func TestAccMetalLBPool_createDoesNotTakeOverAnotherManagersPool(t *testing.T) {
 	if status != http.StatusCreated && status != http.StatusOK {
 		t.Fatalf("creating the other manager's pool: HTTP %d: %v", status, obj)
 	}
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{

@@ -98,6 +98,7 @@ type NodeBMCModel struct {
 	PasswordWOVersion types.String `tfsdk:"password_wo_version"`
 	Protocol          types.String `tfsdk:"protocol"`
 	InsecureTLS       types.Bool   `tfsdk:"insecure_tls"`
+	Timeout           types.String `tfsdk:"timeout"`
 }
 
 // NodeBootModel is the boot block.
@@ -208,6 +209,9 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 						Validators:  []validator.String{stringvalidator.OneOf(bmcProtocols...)}},
 					"insecure_tls": schema.BoolAttribute{Optional: true,
 						Description: "Accept a Redfish BMC's self-signed TLS certificate without verifying it."},
+					"timeout": schema.StringAttribute{Optional: true,
+						Description: "How long one BMC operation (with its retries) may take, as a Go duration (`30s`, `2m`); a BMC that stops answering fails the refresh or apply with an error that keeps the state. Default: the provider's `bmc.timeout`, else `30s`.",
+						Validators:  []validator.String{hostconn.DurationValidator()}},
 				},
 			},
 			"boot": schema.SingleNestedBlock{
@@ -560,6 +564,7 @@ func (r *Node) bmcClient(ctx context.Context, m *NodeModel, passwordWO string) (
 			cfg.InsecureTLS = def.InsecureTLS.ValueBool()
 		}
 	}
+	cfg.Timeout = bmcTimeout(b, r.data)
 	if passwordWO != "" {
 		cfg.Password = passwordWO
 	}

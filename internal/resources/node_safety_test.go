@@ -110,7 +110,7 @@ func TestAccNode_renameInPlace(t *testing.T) {
 	s := acctest.StartIPMISim(t)
 	root, ipxe, _ := netbootRoot(t)
 	addr := "homelab_node.n1"
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		// Destroy leaves power alone: still only the create's power on.
@@ -148,7 +148,7 @@ func TestAccNode_pxeDriftNeverReprovisions(t *testing.T) {
 	root, ipxe, pxelinux := netbootRoot(t)
 	addr := "homelab_node.n1"
 	config := func(cmdline string) string { return provisionedNode(s, "node1", root, cmdline, "") }
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy: func(*terraform.State) error {
@@ -236,7 +236,7 @@ func TestAccNode_failedCreateKeepsState(t *testing.T) {
     port    = %d
     timeout = "3s"
   }`, port))
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		// Destroying the tainted node removes its files and leaves power alone.
@@ -284,7 +284,7 @@ func TestAccNode_failedReprovisionIsNotRepeated(t *testing.T) {
     timeout = "3s"
   }`, port)
 	config := provisionedNode(s, "node1", root, "console=ttyS0 auto=true", waitSSH)
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             func(*terraform.State) error { return expectReprovisionedOnce(t, s)(nil) },
@@ -323,7 +323,7 @@ func TestAccNode_pxeAddedNeverReprovisions(t *testing.T) {
 	withPXE := func(trigger string) string {
 		return provisionedNode(s, "node1", root, "console=ttyS0", fmt.Sprintf("  reprovision_trigger = %q", trigger))
 	}
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             func(*terraform.State) error { return expectReprovisionedOnce(t, s)(nil) },
@@ -391,7 +391,7 @@ resource "homelab_node" "r1" {
 	os.Stdout, os.Stderr = w, w
 	func() {
 		defer func() { os.Stdout, os.Stderr = stdout, stderr }()
-		resource.Test(t, resource.TestCase{
+		acctest.Test(t, resource.TestCase{
 			PreCheck:                 func() { acctest.PreCheck(t) },
 			ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 			Steps: []resource.TestStep{{

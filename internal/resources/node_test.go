@@ -71,7 +71,7 @@ func TestAccNode_ipmiPowerBootDriftImport(t *testing.T) {
     device     = "pxe"
     persistent = true
   }`
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		// power_off_on_destroy is set in the last step: destroy powers it off.
@@ -155,7 +155,7 @@ func TestAccNode_ipmiPowerBootDriftImport(t *testing.T) {
 func TestAccNode_ipmiErrors(t *testing.T) {
 	s := acctest.StartIPMISim(t)
 	config := ipmiNode(s, `  power = "on"`)
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		// Destroy leaves the machine powered as it is by default.
@@ -249,7 +249,7 @@ resource "homelab_node" "r2" {
 			return nil
 		}
 	}
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		// Destroy leaves machines powered as they are.
@@ -365,7 +365,7 @@ resource "homelab_node" "pi" {
 		}
 		return string(b)
 	}
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy: func(*terraform.State) error {
@@ -519,7 +519,7 @@ resource "homelab_node" "vm" {
 			return nil
 		}
 	}
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{

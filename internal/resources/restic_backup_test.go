@@ -109,7 +109,7 @@ check "backup_fresh" {
 		t.Fatalf("the timer did not run the backup within 3 minutes:\n%s", acctest.VMRun(t, vm, "systemctl status "+unit+".timer "+unit+".service 2>&1 || true"))
 	}
 	addr := "homelab_restic_backup.data"
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy: func(*terraform.State) error {

@@ -82,7 +82,7 @@ func TestAccResticRepo_localLifecycle(t *testing.T) {
 			addr := "homelab_restic_repo.main"
 			base := resticRepoConfig("main", bin, main, pw, `  check {}`)
 			var mainID, existingID string
-			resource.Test(t, resource.TestCase{
+			acctest.Test(t, resource.TestCase{
 				PreCheck:                 func() { acctest.PreCheck(t) },
 				ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 				CheckDestroy: func(*terraform.State) error {
@@ -257,7 +257,7 @@ func TestAccResticRepo_remoteBackends(t *testing.T) {
 				}
 				return nil
 			}
-			resource.Test(t, resource.TestCase{
+			acctest.Test(t, resource.TestCase{
 				PreCheck:                 func() { acctest.PreCheck(t) },
 				ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 				CheckDestroy: func(*terraform.State) error {

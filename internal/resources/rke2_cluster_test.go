@@ -328,7 +328,7 @@ func TestAccRKE2Cluster_lifecycle(t *testing.T) {
 		}
 	}
 
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             rke2Gone(t, lab, 0, 1, 2),
@@ -576,7 +576,7 @@ resource "homelab_metallb_pool" "lab" {
 `, lab.Nodes[0].IP)
 	began := time.Now()
 	var secrets []string
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             rke2Gone(t, lab, 0),
@@ -695,7 +695,7 @@ resource "homelab_rke2_cluster" "test" {
 		PlanOnly:           true,
 		ExpectNonEmptyPlan: true,
 	})
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		Steps:                    steps,

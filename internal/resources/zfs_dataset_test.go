@@ -57,7 +57,7 @@ func TestAccZFSDataset_filesystemPropertiesRenameImportDrift(t *testing.T) {
   }`, name)
 	}
 	addr := "homelab_zfs_dataset.media"
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             datasetGone(t, vm, "tank/media", "tank/movies"),
@@ -150,7 +150,7 @@ func TestAccZFSDataset_volumeAndEncryption(t *testing.T) {
     key_wo         = "correct horse battery staple"
     key_wo_version = 1
   }`)
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             datasetGone(t, vm, "tank/vm-disk", "tank/secret"),

@@ -64,7 +64,7 @@ func TestAccZPool_mirrorLogCacheGrowAndShrink(t *testing.T) {
   }
 `
 	base := props + vdev("data", "mirror", d[0], d[1]) + vdev("log", "stripe", d[2]) + vdev("cache", "stripe", d[3])
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolGone(t, vm, "tank"),
@@ -133,7 +133,7 @@ resource "homelab_zpool" "wide" {
 }
 `, acctest.VMSSH(vm), b)
 	}
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy: func(s *terraform.State) error {
@@ -171,7 +171,7 @@ func TestAccZPool_driftIsShownAndCorrected(t *testing.T) {
   properties            = { autotrim = "on" }
   filesystem_properties = { compression = "zstd" }
 `+vdev("data", "mirror", d[0], d[1]))
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolGone(t, vm, "tank"),
@@ -211,7 +211,7 @@ func TestAccZPool_driftIsShownAndCorrected(t *testing.T) {
 func TestAccZPool_failedDiskDegradesWithoutReplacementThenResilvers(t *testing.T) {
 	vm := acctest.ZFSVM(t)
 	d := vm.Disks
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolGone(t, vm, "tank"),
@@ -258,7 +258,7 @@ func TestAccZPool_failedDiskDegradesWithoutReplacementThenResilvers(t *testing.T
 func TestAccZPool_destroyRefusedWhileItHoldsData(t *testing.T) {
 	vm := acctest.ZFSVM(t)
 	d := vm.Disks
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolGone(t, vm, "tank"),
@@ -288,7 +288,7 @@ func TestAccZPool_refusesDisksInUseWithoutForce(t *testing.T) {
 	vm := acctest.ZFSVM(t)
 	d := vm.Disks
 	acctest.VMRun(t, vm, fmt.Sprintf("zpool create -f old %s && zpool export old", d[0]))
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolGone(t, vm, "tank"),

@@ -66,7 +66,7 @@ const (
 	// DefaultIPMIUser and DefaultIPMIPassword are the BMC's admin login
 	// unless IPMISimOptions says otherwise.
 	DefaultIPMIUser     = "admin"
-	DefaultIPMIPassword = "secret"
+	DefaultIPMIPassword = "ipmipw7Hq2x9Kd"
 	// ipmitoolCipherSuite is passed to every ipmitool call (see above).
 	ipmitoolCipherSuite = "3"
 	// ipmitoolTimeout and ipmitoolRetries are ipmitool's -N (seconds per
@@ -116,7 +116,7 @@ const (
 // IPMISimOptions configures StartIPMISim. Zero values select the defaults.
 type IPMISimOptions struct {
 	// User and Password are the BMC's administrator login, "admin" and
-	// "secret" by default (IPMI allows up to 16 and 20 bytes).
+	// "ipmipw7Hq2x9Kd" by default: distinctive, so the secret sweep cannot confuse it with ordinary words (IPMI allows up to 16 and 20 bytes).
 	User, Password string
 	// Port is the UDP RMCP+ port on 127.0.0.1; 0 picks a free one.
 	Port int
@@ -252,6 +252,7 @@ func prepareIPMISim(dir string, opts IPMISimOptions) (*IPMISim, error) {
 	if s.Password == "" {
 		s.Password = DefaultIPMIPassword
 	}
+	noteSecret("BMC password (ipmi_sim)", s.Password)
 	if err := checkIPMICredential("user", s.User, maxIPMIUserLen); err != nil {
 		return nil, err
 	}
@@ -520,17 +521,18 @@ func (s *IPMISim) waitExited() {
 	}
 }
 
-// Ipmitool runs `ipmitool -I lanplus -H host -p port -U user -P password
-// -C 3 -N 1 -R 2 args...` against the BMC (out-of-band actions in tests) and
+// Ipmitool runs `ipmitool -I lanplus -H host -p port -U user -E
+// -C 3 -N 1 -R 2 args...` (the password in IPMITOOL_PASSWORD, never argv) against the BMC (out-of-band actions in tests) and
 // returns its combined output. A failing command is an error quoting the
 // output; so is ctx ending, which kills ipmitool.
 func (s *IPMISim) Ipmitool(ctx context.Context, args ...string) (string, error) {
 	full := append([]string{
 		"-I", "lanplus", "-H", s.Host, "-p", strconv.Itoa(s.Port),
-		"-U", s.User, "-P", s.Password,
+		"-U", s.User, "-E", // password in IPMITOOL_PASSWORD, never in argv
 		"-C", ipmitoolCipherSuite, "-N", ipmitoolTimeout, "-R", ipmitoolRetries,
 	}, args...)
 	cmd := exec.CommandContext(ctx, s.ipmitoolPath, full...)
+	cmd.Env = append(os.Environ(), "IPMITOOL_PASSWORD="+s.Password)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if ctx.Err() != nil {

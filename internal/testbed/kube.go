@@ -287,6 +287,7 @@ func StartKube(ctx context.Context, dir string, opts KubeOptions) (*Kube, error)
 		logf("kube: %v; retrying on other ports", err)
 	}
 	logf("kube-apiserver %s ready at %s in %s", KubernetesVersion, k.URL, time.Since(start).Round(time.Millisecond))
+	noteSecret("Kubernetes bearer token", k.Token)
 	return k, nil
 }
 

@@ -70,7 +70,7 @@ const (
 // Defaults of RedfishSimOptions.
 const (
 	defaultRedfishSimUser     = "admin"
-	defaultRedfishSimPassword = "secret"
+	defaultRedfishSimPassword = "redfishpw4Vn8Qz"
 	defaultRedfishSimAddr     = "127.0.0.1:0"
 )
 
@@ -115,7 +115,7 @@ var (
 
 // RedfishSimOptions configures StartRedfishSim and ServeRedfishSim.
 type RedfishSimOptions struct {
-	// User and Password are the only valid credentials ("admin"/"secret"
+	// User and Password are the only valid credentials ("admin"/"redfishpw4Vn8Qz"
 	// when empty).
 	User, Password string
 	// Addr is the TCP listen address ("127.0.0.1:0" when empty: a free port).
@@ -302,6 +302,7 @@ func startRedfishSim(opts RedfishSimOptions, statePath string) (*RedfishSim, err
 		}
 	}()
 	s.log("listening on %s", s.URL)
+	noteSecret("BMC password (Redfish simulator)", s.Password)
 	return s, nil
 }
 
@@ -659,6 +660,7 @@ func (s *RedfishSim) login(r *http.Request) rfResponse {
 	id := strconv.Itoa(s.nextSess)
 	token := randomHex(16)
 	s.tokens = append(s.tokens, token)
+	noteSecret("Redfish session token", token)
 	s.sessions[token] = &redfishSession{id: id, user: *req.UserName, lastUsed: time.Now()}
 	loc := rfSessions + "/" + id
 	resp := rfOK(sessionResource(id, *req.UserName))

@@ -273,6 +273,7 @@ func prepareRestServer(dir string, opts RestServerOptions) (*RestServer, error) 
 	if strings.ContainsAny(s.User, ":\n\r") || strings.ContainsAny(s.Password, "\n\r") {
 		return nil, errors.New("rest-server: the user may not contain colons or line breaks, the password no line breaks")
 	}
+	noteSecret("rest-server password", s.Password)
 	hash, err := bcrypt.GenerateFromPassword([]byte(s.Password), bcrypt.DefaultCost)
 	if err != nil {
 		return nil, fmt.Errorf("hashing the rest-server password: %w", err)

@@ -188,6 +188,7 @@ func prepareSSHD(dir string, opts SSHDOptions) (*SSHD, error) {
 	if err := s.writeKeys(); err != nil {
 		return nil, fmt.Errorf("writing sshd keys in %s: %w", dir, err)
 	}
+	noteSecretFile("SSH private key (testbed client)", s.ClientKeyPath)
 	return s, nil
 }
 

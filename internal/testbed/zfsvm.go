@@ -621,6 +621,7 @@ func StartZFSVM(ctx context.Context, dir string, opts ZFSVMOptions) (*ZFSVM, err
 	if err != nil {
 		return nil, err
 	}
+	noteSecretFile("SSH private key (ZFS VM root)", v.KeyPath)
 	bootCtx, cancel := context.WithTimeout(ctx, zfsVMBootTimeout)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
