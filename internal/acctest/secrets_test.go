@@ -75,3 +75,19 @@ func TestScanLog(t *testing.T) {
 		t.Fatalf("found %d occurrences, want 1 (the provider's diagnostic)", n)
 	}
 }
+
+// Terraform 1.5 marks a schema-sensitive attribute in after_sensitive but
+// not in planned_values' sensitive_values: the union of both masks counts.
+func TestUnionMarks(t *testing.T) {
+	got := unionMarks(map[string]any{}, map[string]any{"password": true, "tags": []any{false, true}})
+	m, ok := got.(map[string]any)
+	if !ok || m["password"] != true {
+		t.Fatalf("union lost a mark: %#v", got)
+	}
+	if l, ok := m["tags"].([]any); !ok || l[1] != true {
+		t.Fatalf("union lost a list mark: %#v", got)
+	}
+	if unionMarks(true, map[string]any{}) != true || unionMarks(nil, false) != false {
+		t.Fatal("a whole-value mark must win, and no marks stay none")
+	}
+}

@@ -110,6 +110,15 @@ func (planSweep) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, re
 		visit("output."+name+" (before)", oc.Before, oc.BeforeSensitive)
 		visit("output."+name+" (after)", oc.After, oc.AfterSensitive)
 	}
+	// Terraform 1.5 leaves the provider schema's sensitive attributes out
+	// of planned_values' sensitive_values (it marks them in after_sensitive
+	// and in its rendered plan), so the resource change's marks count too.
+	changeMarks := map[string]any{}
+	for _, rc := range req.Plan.ResourceChanges {
+		if rc.Change != nil {
+			changeMarks[rc.Address] = unionMarks(rc.Change.BeforeSensitive, rc.Change.AfterSensitive)
+		}
+	}
 	for _, sv := range []*tfjson.StateValues{req.Plan.PlannedValues, priorValues(req.Plan)} {
 		if sv == nil {
 			continue
@@ -118,7 +127,7 @@ func (planSweep) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, re
 			visit("output."+name, o.Value, o.Sensitive)
 		}
 		walkModules(sv.RootModule, func(r *tfjson.StateResource) {
-			visit(r.Address, r.AttributeValues, rawSensitive(r.SensitiveValues))
+			visit(r.Address, r.AttributeValues, unionMarks(rawSensitive(r.SensitiveValues), changeMarks[r.Address]))
 		})
 	}
 	if len(leaks) > 0 {
@@ -238,4 +247,51 @@ func resourceType(address string) string {
 	}
 	t, _, _ := strings.Cut(a, ".")
 	return t
+}
+
+// unionMarks merges two sensitivity masks (true, or a map/list mirroring
+// the value): a value is sensitive when either marks it.
+func unionMarks(a, b any) any {
+	if a == nil || a == false {
+		return b
+	}
+	if b == nil || b == false || a == true {
+		return a
+	}
+	if b == true {
+		return b
+	}
+	switch av := a.(type) {
+	case map[string]any:
+		bv, ok := b.(map[string]any)
+		if !ok {
+			return a
+		}
+		out := map[string]any{}
+		for k, v := range av {
+			out[k] = v
+		}
+		for k, v := range bv {
+			out[k] = unionMarks(out[k], v)
+		}
+		return out
+	case []any:
+		bv, ok := b.([]any)
+		if !ok {
+			return a
+		}
+		out := make([]any, max(len(av), len(bv)))
+		for i := range out {
+			var x, y any
+			if i < len(av) {
+				x = av[i]
+			}
+			if i < len(bv) {
+				y = bv[i]
+			}
+			out[i] = unionMarks(x, y)
+		}
+		return out
+	}
+	return a
 }
