@@ -16,6 +16,8 @@ import (
 // ProviderSSHModel holds the attributes the provider's ssh {} block and a
 // host's ssh {} block have in common; on the provider they are defaults.
 type ProviderSSHModel struct {
+	// Host is a host's address; on the provider, the default host.
+	Host                  types.String  `tfsdk:"host"`
 	Port                  types.Int64   `tfsdk:"port"`
 	User                  types.String  `tfsdk:"user"`
 	PrivateKey            types.String  `tfsdk:"private_key"`
@@ -33,7 +35,6 @@ type ProviderSSHModel struct {
 // only make sense for one host.
 type SSHModel struct {
 	ProviderSSHModel
-	Host    types.String `tfsdk:"host"`
 	HostKey types.String `tfsdk:"host_key"`
 	Local   types.Bool   `tfsdk:"local"`
 }
@@ -141,6 +142,7 @@ func Unknowns(m *SSHModel, d *ProviderSSHModel) []string {
 		}
 	}
 	common := func(prefix string, c *ProviderSSHModel) {
+		add(prefix+"host", c.Host)
 		add(prefix+"port", c.Port)
 		add(prefix+"user", c.User)
 		add(prefix+"private_key", c.PrivateKey)
@@ -161,7 +163,6 @@ func Unknowns(m *SSHModel, d *ProviderSSHModel) []string {
 		}
 	}
 	if m != nil {
-		add("host", m.Host)
 		add("host_key", m.HostKey)
 		add("local", m.Local)
 		common("", &m.ProviderSSHModel)
@@ -177,8 +178,8 @@ func Unknowns(m *SSHModel, d *ProviderSSHModel) []string {
 func Resolve(m *SSHModel, d *ProviderSSHModel, at path.Path) (Target, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	if m == nil {
-		diags.AddAttributeError(at, "Missing ssh block", "An `ssh { host = ... }` block is required to reach the host.")
-		return Target{}, diags
+		// No ssh block: everything comes from the provider's block.
+		m = &SSHModel{}
 	}
 	if d == nil {
 		d = &ProviderSSHModel{}
@@ -190,9 +191,10 @@ func Resolve(m *SSHModel, d *ProviderSSHModel, at path.Path) (Target, diag.Diagn
 				"after the value is known.", strings.Join(u, ", ")))
 		return Target{}, diags
 	}
-	host := m.Host.ValueString()
+	host := str(m.Host, d.Host, "")
 	if host == "" {
-		diags.AddAttributeError(at.AtName("host"), "Missing SSH host", "Set `host` in the `ssh` block.")
+		diags.AddAttributeError(at.AtName("host"), "Missing SSH host",
+			"Set `host` in this `ssh` block, or a default `host` in the provider's `ssh` block (a one-host homelab then needs no `ssh` block per resource).")
 		return Target{}, diags
 	}
 	t := Target{Sudo: boolean(m.Sudo, d.Sudo)}

@@ -12,7 +12,7 @@ import (
 var at = path.Root("ssh")
 
 func host(h string) *SSHModel {
-	return &SSHModel{Host: types.StringValue(h)}
+	return &SSHModel{ProviderSSHModel: ProviderSSHModel{Host: types.StringValue(h)}}
 }
 
 func TestResolveMergesHostOverProviderDefaults(t *testing.T) {
@@ -129,5 +129,35 @@ func TestWarningsForInsecureHostKey(t *testing.T) {
 	d := Warnings(m, nil, at)
 	if len(d) != 1 || !strings.Contains(d[0].Detail(), "nas") {
 		t.Fatalf("want one warning naming the host, got %v", d)
+	}
+}
+
+// The provider's ssh.host is the default host: a resource without an ssh
+// block, or whose block leaves host unset, reaches it; a host of its own
+// wins; with neither, the error names both places.
+func TestResolveDefaultHost(t *testing.T) {
+	d := &ProviderSSHModel{Host: types.StringValue("nas.lan"), Agent: types.BoolValue(true),
+		CommandTimeout: types.StringValue("90s")}
+	for name, m := range map[string]*SSHModel{"no block": nil, "block without host": {}} {
+		tgt, diags := Resolve(m, d, at)
+		if diags.HasError() {
+			t.Fatalf("%s: %v", name, diags)
+		}
+		if tgt.Config.Host != "nas.lan" || tgt.CommandTimeout != 90*time.Second || tgt.Config.CommandTimeout != 90*time.Second {
+			t.Fatalf("%s: %+v", name, tgt)
+		}
+	}
+	tgt, _ := Resolve(host("other.lan"), d, at)
+	if tgt.Config.Host != "other.lan" {
+		t.Fatalf("the block's own host lost to the default: %+v", tgt.Config)
+	}
+	_, diags := Resolve(nil, &ProviderSSHModel{Agent: types.BoolValue(true)}, at)
+	if !diags.HasError() || !strings.Contains(diags[0].Detail(), "provider's `ssh` block") {
+		t.Fatalf("a missing host must name both places: %v", diags)
+	}
+	// An unknown default host waits instead of failing oddly.
+	_, diags = Resolve(nil, &ProviderSSHModel{Host: types.StringUnknown()}, at)
+	if !diags.HasError() || !strings.Contains(diags[0].Detail(), "provider ssh.host") {
+		t.Fatalf("unknown provider host: %v", diags)
 	}
 }

@@ -35,7 +35,7 @@ type attr struct {
 var PortValidators = []validator.Int64{int64validator.Between(1, 65535)}
 
 var sshAttrs = []attr{
-	{name: "host", kind: kString, onlyHost: true, desc: "Address or DNS name of the host. Required in a resource's or data source's `ssh` block.",
+	{name: "host", kind: kString, desc: "Address or DNS name of the host. In the provider's block it is the default host: resources and data sources whose `ssh` block is omitted or leaves `host` unset reach it, so a one-host homelab needs no `ssh` block per resource and imports by plain name.",
 		strV: []validator.String{stringvalidator.LengthAtLeast(1)}},
 	{name: "port", kind: kInt, desc: "SSH port. Defaults to the provider's `ssh.port`, then 22.", intV: PortValidators},
 	{name: "user", kind: kString, desc: "User to log in as. Defaults to the provider's `ssh.user`, then `root`. Non-root users need `sudo = true` for privileged operations."},
@@ -63,7 +63,7 @@ var bastionAttrs = []attr{
 }
 
 const (
-	sshBlockDesc     = "How to reach the host: over SSH, or on the local machine with `local = true`. Unset attributes fall back to the provider's `ssh` block."
+	sshBlockDesc     = "How to reach the host: over SSH, or on the local machine with `local = true`. Unset attributes fall back to the provider's `ssh` block; without this block, the provider's default `host` is used."
 	providerSSHDesc  = "Defaults for every `ssh` block of the provider's resources and data sources. Host keys are verified unless `insecure_ignore_host_key` is set."
 	bastionBlockDesc = "Jump host the connection is made through, like OpenSSH's `ProxyJump`. Its connection is pooled too."
 )
@@ -79,7 +79,16 @@ func pick(attrs []attr, host bool) []attr {
 	return out
 }
 
-// ResourceBlock is the ssh {} block of a resource. It is required.
+// RequiredResourceBlock is ResourceBlock for hosts that must be named in the
+// resource itself (the nodes of a cluster, whose identity is their host).
+func RequiredResourceBlock() rschema.SingleNestedBlock {
+	b := ResourceBlock()
+	b.Validators = []validator.Object{objectvalidator.IsRequired()}
+	return b
+}
+
+// ResourceBlock is the ssh {} block of a resource. It may be omitted: the
+// host then comes from the provider's ssh block (its default host).
 func ResourceBlock() rschema.SingleNestedBlock {
 	attrs := map[string]rschema.Attribute{}
 	for _, a := range pick(sshAttrs, true) {
@@ -94,7 +103,6 @@ func ResourceBlock() rschema.SingleNestedBlock {
 		Attributes: attrs,
 		Blocks: map[string]rschema.Block{"bastion": rschema.SingleNestedBlock{
 			Description: bastionBlockDesc, MarkdownDescription: bastionBlockDesc, Attributes: bastion}},
-		Validators: []validator.Object{objectvalidator.IsRequired()},
 	}
 }
 
@@ -108,7 +116,8 @@ func resourceAttr(a attr, required bool) rschema.Attribute {
 	return rschema.StringAttribute{Description: a.desc, MarkdownDescription: a.desc, Optional: !required, Required: required, Sensitive: a.sensitive, Validators: a.strV}
 }
 
-// DataSourceBlock is the ssh {} block of a data source. It is required.
+// DataSourceBlock is the ssh {} block of a data source. It may be omitted:
+// the host then comes from the provider's ssh block (its default host).
 func DataSourceBlock() dschema.SingleNestedBlock {
 	attrs := map[string]dschema.Attribute{}
 	for _, a := range pick(sshAttrs, true) {
@@ -123,7 +132,6 @@ func DataSourceBlock() dschema.SingleNestedBlock {
 		Attributes: attrs,
 		Blocks: map[string]dschema.Block{"bastion": dschema.SingleNestedBlock{
 			Description: bastionBlockDesc, MarkdownDescription: bastionBlockDesc, Attributes: bastion}},
-		Validators: []validator.Object{objectvalidator.IsRequired()},
 	}
 }
 

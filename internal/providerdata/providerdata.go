@@ -60,6 +60,12 @@ func MaskSecrets(ctx context.Context, secrets ...string) context.Context {
 	return tflog.MaskAllFieldValuesStrings(ctx, mask...)
 }
 
+// HasDefaultHost reports whether the provider's ssh block names a default
+// host (known or not yet known).
+func (d *Data) HasDefaultHost() bool {
+	return d != nil && d.SSH != nil && !d.SSH.Host.IsNull()
+}
+
 // Conn returns the connection defaults, nil when the provider is not configured.
 func (d *Data) Conn() *hostconn.Defaults {
 	if d == nil {

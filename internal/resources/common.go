@@ -25,11 +25,20 @@ type importID struct {
 	Name string
 }
 
-// parseImportID reads "host:name" or "host:port:name". IPv6 addresses are
-// written in brackets: "[fd00::5]:22:tank".
+// parseImportID reads "host:name", "host:port:name" or a plain "name",
+// which means the provider's default host (the provider's ssh.host). IPv6
+// addresses are written in brackets: "[fd00::5]:22:tank". A dataset name may
+// hold ":" itself: a first part with a "/" is never a host.
 func parseImportID(id string) (importID, error) {
 	var out importID
 	rest := id
+	if first, _, ok := strings.Cut(rest, ":"); !strings.HasPrefix(rest, "[") && (!ok || strings.Contains(first, "/")) {
+		if rest == "" {
+			return out, fmt.Errorf("import ID is empty: expected name, host:name or host:port:name")
+		}
+		out.Name = rest
+		return out, nil
+	}
 	if strings.HasPrefix(rest, "[") {
 		end := strings.Index(rest, "]:")
 		if end < 0 {
@@ -58,8 +67,14 @@ func parseImportID(id string) (importID, error) {
 // sshForImport is the ssh block an imported resource starts with: the host
 // (and port) from the import ID; everything else comes from the provider.
 func (i importID) sshForImport() *hostconn.SSHModel {
+	if i.Host == "" {
+		// A plain name: the host is the provider's default, and the
+		// resource has no ssh block of its own.
+		return nil
+	}
 	// Zero framework values are null: only host and port are set.
-	m := &hostconn.SSHModel{Host: types.StringValue(i.Host)}
+	m := &hostconn.SSHModel{}
+	m.Host = types.StringValue(i.Host)
 	if i.Port != 0 {
 		m.Port = types.Int64Value(i.Port)
 	}

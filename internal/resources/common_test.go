@@ -10,13 +10,17 @@ func TestParseImportID(t *testing.T) {
 		"[fd00::5]:22:tank/x:y": {Host: "fd00::5", Port: 22, Name: "tank/x:y"},
 		"nas:tank/odd:name":     {Host: "nas", Name: "tank/odd:name"},
 		"nas.lan:70000:tank/x":  {Host: "nas.lan", Name: "70000:tank/x"},
+		// Plain names: the provider's default host.
+		"tank":         {Name: "tank"},
+		"tank/media":   {Name: "tank/media"},
+		"tank/odd:one": {Name: "tank/odd:one"},
 	} {
 		got, err := parseImportID(in)
 		if err != nil || got != want {
 			t.Errorf("parseImportID(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"tank", ":tank", "nas:", "[fd00::5"} {
+	for _, bad := range []string{"", ":tank", "nas:", "[fd00::5"} {
 		if _, err := parseImportID(bad); err == nil {
 			t.Errorf("parseImportID(%q) accepted", bad)
 		}

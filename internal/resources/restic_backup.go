@@ -61,6 +61,9 @@ func NewResticBackup() resource.Resource { return &ResticBackup{} }
 // ResticBackupModel is the resource's data.
 type ResticBackupModel struct {
 	tfrestic.AccessModel
+	// host is the host the units are on (the ssh block's, or the
+	// provider's default), resolved when connecting.
+	host string
 	PasswordWO        types.String    `tfsdk:"password_wo"`
 	PasswordWOVersion types.String    `tfsdk:"password_wo_version"`
 	ID                types.String    `tfsdk:"id"`
@@ -308,7 +311,8 @@ func (r *ResticBackup) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 }
 
 func (r *ResticBackup) manager(m *ResticBackupModel) (systemd.Manager, diag.Diagnostics) {
-	runner, _, diags := hostconn.Connect(r.data.Conn(), m.SSH, path.Root("ssh"))
+	runner, target, diags := hostconn.Connect(r.data.Conn(), m.SSH, path.Root("ssh"))
+	m.host = target.Config.Host
 	return systemd.Manager{Runner: runner}, diags
 }
 
@@ -343,7 +347,7 @@ func (r *ResticBackup) refresh(ctx context.Context, mgr systemd.Manager, m *Rest
 			h[name+"-check.service"], h[name+"-check.timer"] = fileHash(cst.Service), fileHash(cst.Timer)
 		}
 	}
-	m.ID = types.StringValue(m.SSH.Host.ValueString() + ":" + m.Name.ValueString())
+	m.ID = types.StringValue(m.host + ":" + m.Name.ValueString())
 	m.UnitName = types.StringValue(name + ".service")
 	m.Units = hashMap(h)
 	m.LastRun, m.NextRun = rfc3339(st.LastRun), rfc3339(st.NextRun)

@@ -144,7 +144,7 @@ func rke2NodeBlock(role string) schema.ListNestedBlock {
 					Description: "`sha256:` of the node's `/etc/rancher/rke2/config.yaml` as found on the node, in canonical form and without the `token` key (no hash of the secret is stored). " +
 						"An out-of-band edit shows as a change in the plan; apply writes the file again and restarts that node only."},
 			},
-			Blocks: map[string]schema.Block{"ssh": hostconn.ResourceBlock()},
+			Blocks: map[string]schema.Block{"ssh": hostconn.RequiredResourceBlock()},
 		},
 	}
 }

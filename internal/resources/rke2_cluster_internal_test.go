@@ -34,7 +34,7 @@ func strMap(kv ...string) types.Map {
 
 func rke2TestModel() *RKE2ClusterModel {
 	node := func(name, host string, cfg types.Map) RKE2NodeModel {
-		return RKE2NodeModel{Name: types.StringValue(name), SSH: &hostconn.SSHModel{Host: types.StringValue(host)},
+		return RKE2NodeModel{Name: types.StringValue(name), SSH: &hostconn.SSHModel{ProviderSSHModel: hostconn.ProviderSSHModel{Host: types.StringValue(host)}},
 			Labels: types.MapNull(types.StringType), Taints: types.ListNull(types.StringType), Config: cfg,
 			InstalledVersion: types.StringValue("v1.31.4+rke2r1")}
 	}

@@ -85,7 +85,8 @@ func startSSHTestHost(t *testing.T) *sshTestHost {
 // model returns an ssh block that reaches the host as root with its
 // password and pinned host key.
 func (h *sshTestHost) model() *hostconn.SSHModel {
-	m := &hostconn.SSHModel{Host: types.StringValue(h.addr.IP.String()), HostKey: types.StringValue(h.hostKey)}
+	m := &hostconn.SSHModel{HostKey: types.StringValue(h.hostKey)}
+	m.Host = types.StringValue(h.addr.IP.String())
 	m.Port = types.Int64Value(int64(h.addr.Port))
 	m.User = types.StringValue("root")
 	m.Password = types.StringValue(h.password)

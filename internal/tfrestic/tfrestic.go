@@ -67,7 +67,9 @@ func Client(ctx context.Context, d *providerdata.Data, m *AccessModel, password 
 		return ctx, nil, diags
 	}
 	var runner remote.Runner
-	if m.SSH == nil {
+	if m.SSH == nil && !d.HasDefaultHost() {
+		// Without an ssh block or a provider default host, restic runs
+		// on the machine Terraform runs on.
 		runner = remote.NewLocal(false)
 	} else {
 		var cd diag.Diagnostics
