@@ -196,3 +196,37 @@ func TestAccZPool_createRefusesExportedPoolOfTheSameName(t *testing.T) {
 		}},
 	})
 }
+
+func TestAccZPool_destroyGuardSeesFilesUnderAMountpointWithASpace(t *testing.T) {
+	vm := acctest.ZFSVM(t)
+	d := vm.Disks
+	cfg := func(extra string) string {
+		return pool(vm, extra+`filesystem_properties = { mountpoint = "/srv/my pool" }`+"\n"+vdev("data", "stripe", d[0]))
+	}
+	var sum string
+	resource.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		CheckDestroy:             poolGone(t, vm, "tank"),
+		Steps: []resource.TestStep{{
+			Config: cfg(""),
+			Check: func(*terraform.State) error {
+				sum = writeFile(t, vm, "/srv/my pool/notes.txt", "1K")
+				return nil
+			},
+		}, {
+			Config:      cfg(""),
+			Destroy:     true,
+			ExpectError: regexp.MustCompile(`(?s)Unable to destroy ZFS pool tank.*files in the root dataset.*force_destroy`),
+		}, {
+			Config: cfg("force_destroy = true\n"),
+			Check: resource.ComposeTestCheckFunc(sameFile(t, vm, "/srv/my pool/notes.txt", &sum),
+				func(*terraform.State) error {
+					if out := acctest.VMRun(t, vm, "zpool list -H -o name tank"); strings.TrimSpace(out) != "tank" {
+						return fmt.Errorf("pool tank is gone: %q", out)
+					}
+					return nil
+				}),
+		}},
+	})
+}

@@ -297,10 +297,15 @@ func (c *Client) Contents(ctx context.Context, name string) ([]string, error) {
 	}
 	// The root dataset itself: look for files when it is mounted, otherwise
 	// go by how much it references (an empty one references a few dozen KiB).
-	const script = `mp=$(zfs get -H -o value mounted,mountpoint "$1" | tr '\n' ' ')
-set -- $mp
-if [ "$1" = yes ] && [ -d "$2" ]; then
-  find "$2" -xdev -mindepth 1 -maxdepth 1 -print -quit
+	// The mountpoint is one line of zfs get's output, spaces and all: it
+	// is never split into words.
+	const script = `v=$(zfs get -H -o value mounted,mountpoint "$1") || exit
+mounted=${v%%
+*}
+mp=${v#*
+}
+if [ "$mounted" = yes ] && [ -d "$mp" ]; then
+  find "$mp" -xdev -mindepth 1 -maxdepth 1 -print -quit
 else
   echo "-"
 fi`
