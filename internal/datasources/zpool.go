@@ -113,6 +113,10 @@ func (d *ZPool) Read(ctx context.Context, req datasource.ReadRequest, resp *data
 		if errors.Is(err, zfs.ErrNotFound) {
 			detail += "\n\nThe host has no imported pool of that name; `zpool import` lists pools that can be imported."
 		}
+		var ni *zfs.NotImportedError
+		if errors.As(err, &ni) {
+			detail += "\n\nImport it on the host with `" + ni.ImportCommand() + "`, then read it again."
+		}
 		resp.Diagnostics.AddError("Unable to read ZFS pool "+name, detail)
 		return
 	}

@@ -3,6 +3,7 @@ package resources
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
 
 // importID is a parsed import identifier: "host:name" or "host:port:name".
@@ -88,6 +90,18 @@ func explain(err error) string {
 			"Check that it is up and that the ssh block's address and port are right; raise ssh.timeout for slow links."
 	}
 	return err.Error()
+}
+
+// explainZFS is explain with what to do about a pool that is not imported.
+func explainZFS(err error) string {
+	var ni *zfs.NotImportedError
+	if !errors.As(err, &ni) {
+		return explain(err)
+	}
+	return err.Error() + fmt.Sprintf("\n\nThe pool %s exists on the host's disks but is not imported (a reboot without the cache file, "+
+		"moved disks or a rescue boot leave it so). Nothing was changed and the state was kept. Import it on the host with `%s` "+
+		"(`-l` loads encryption keys that can be loaded), then plan again. If it should no longer be managed here, remove it and its "+
+		"datasets from the state (`terraform state rm`) instead.", ni.Asked, ni.ImportCommand())
 }
 
 var (

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -76,6 +77,8 @@ type ZFSDatasetModel struct {
 	Referenced       types.Int64        `tfsdk:"referenced"`
 	Mounted          types.Bool         `tfsdk:"mounted"`
 	Creation         types.String       `tfsdk:"creation"`
+	EncryptionRoot   types.String       `tfsdk:"encryption_root"`
+	KeyStatus        types.String       `tfsdk:"key_status"`
 	Timeouts         timeouts.Value     `tfsdk:"timeouts"`
 }
 
@@ -161,6 +164,13 @@ func (r *ZFSDataset) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 			"mounted":    schema.BoolAttribute{Computed: true, Description: "Whether the filesystem is mounted (false for volumes)."},
 			"creation": schema.StringAttribute{Computed: true, Description: "Creation time, RFC 3339.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"encryption_root": schema.StringAttribute{Computed: true,
+				Description: "The dataset whose key unlocks this one (the `encryptionroot` property): the dataset itself when it has an `encryption` block, " +
+					"the ancestor it inherits encryption from otherwise; null when it is not encrypted. Inherited encryption is never a difference from the configuration."},
+			"key_status": schema.StringAttribute{Computed: true,
+				Description: "Whether the encryption key is loaded (the `keystatus` property): `available` or `unavailable` (after a pool import or reboot without `zfs load-key`); " +
+					"null when the dataset is not encrypted. An unloaded key is reported as a warning, never as a reason to replace the dataset; " +
+					"for an encryption root whose key is in the configuration (`key_wo`, or a `keylocation` file), apply loads it and mounts what it unlocks."},
 		},
 	}
 }
@@ -281,8 +291,28 @@ func (r *ZFSDataset) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequ
 				"`key_wo_version` changed but no `key_wo` was given to change the key to.")
 		}
 	}
-	if (plan.Encryption == nil) != (state.Encryption == nil) {
+	// Adding or removing the encryption block in the configuration needs a
+	// new dataset (ZFS cannot encrypt or decrypt one in place). Read never
+	// adds the block for inherited encryption; a block in state on a
+	// dataset that inherits encryption (left by older versions) is dropped
+	// in place, never by replacing the dataset.
+	inherited := !state.EncryptionRoot.IsNull() && !state.EncryptionRoot.IsUnknown() && state.EncryptionRoot.ValueString() != state.Name.ValueString()
+	if (plan.Encryption == nil) != (state.Encryption == nil) && !(plan.Encryption == nil && inherited) {
 		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("encryption"))
+	}
+	// A key that is not loaded (after an import or a reboot) is loaded by
+	// apply when the configuration has it.
+	if e := plan.Encryption; e != nil && state.KeyStatus.ValueString() == "unavailable" && state.EncryptionRoot.ValueString() == state.Name.ValueString() &&
+		plan.Name.Equal(state.Name) {
+		var key types.String
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("encryption").AtName("key_wo"), &key)...)
+		loc := e.KeyLocation.ValueString()
+		if !key.IsNull() || !e.KeyLocation.IsUnknown() && loc != "" && loc != "prompt" && loc != "none" {
+			plan.KeyStatus = types.StringValue("available")
+			plan.Mounted = types.BoolUnknown()
+			plan.Used, plan.Available, plan.Referenced = types.Int64Unknown(), types.Int64Unknown(), types.Int64Unknown()
+			resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		}
 	}
 }
 
@@ -419,7 +449,7 @@ func (r *ZFSDataset) readInto(ctx context.Context, c *zfs.Client, m *ZFSDatasetM
 		return true
 	}
 	if err != nil {
-		diags.AddError("Unable to read ZFS dataset "+name, explain(err))
+		diags.AddError("Unable to read ZFS dataset "+name, explainZFS(err))
 		return false
 	}
 	m.Name = types.StringValue(ds.Name)
@@ -478,13 +508,24 @@ func (r *ZFSDataset) readInto(ctx context.Context, c *zfs.Client, m *ZFSDatasetM
 			setDedicated(m, attrName, types.StringValue(observed(v.ValueString(), p)))
 		}
 	}
-	if e := m.Encryption; e != nil || ds.Get("encryption") != "off" && ds.Get("encryption") != "" {
+	encrypted, encRoot, keyLoaded := ds.Encrypted()
+	ownRoot := encrypted && encRoot == ds.Name
+	m.EncryptionRoot, m.KeyStatus = types.StringNull(), types.StringNull()
+	if encrypted {
+		m.EncryptionRoot = types.StringValue(encRoot)
+		m.KeyStatus = types.StringValue(ds.Get("keystatus"))
+	}
+	// The encryption block describes the dataset's own encryption. A
+	// dataset that inherits its parent's (encryptionroot is another
+	// dataset) has none of its own: that is never a difference.
+	switch e := m.Encryption; {
+	case e != nil || importing && ownRoot:
 		if e == nil {
 			e = &EncryptionModel{}
 			m.Encryption = e
 		}
 		e.KeyWO = types.StringNull()
-		if ds.Get("encryption") == "off" {
+		if !encrypted {
 			// Encryption cannot be removed: this only happens if the dataset
 			// was recreated out of band; show it as a difference.
 			e.Algorithm = types.StringValue("off")
@@ -495,6 +536,21 @@ func (r *ZFSDataset) readInto(ctx context.Context, c *zfs.Client, m *ZFSDatasetM
 			e.Format = types.StringValue(kf)
 		}
 		e.KeyLocation = types.StringValue(ds.Get("keylocation"))
+	case ownRoot:
+		diags.AddWarning("ZFS dataset "+name+" is encrypted but has no encryption block",
+			fmt.Sprintf("%s is its own encryption root (%s), but the configuration has no `encryption` block. ZFS cannot remove encryption, "+
+				"so this is not planned as a change; add an `encryption` block to manage its key.", name, ds.Get("encryption")))
+	}
+	if encrypted && !keyLoaded {
+		what := fmt.Sprintf("The key of its encryption root %s is not loaded (keystatus %s), so it is not mounted and its data cannot be read; nothing is planned to replace it.",
+			encRoot, ds.Get("keystatus"))
+		if ownRoot {
+			what += fmt.Sprintf("\n\nLoad it on the host with `zfs load-key %s && zfs mount -a`, or apply: with the key in this resource's configuration "+
+				"(`encryption.key_wo`, or a `keylocation` file on the host) apply loads it and mounts the datasets it unlocks.", encRoot)
+		} else {
+			what += fmt.Sprintf("\n\nApply the resource of %s with its key in the configuration, or run `zfs load-key %s && zfs mount -a` on the host.", encRoot, encRoot)
+		}
+		diags.AddWarning("Encryption key of ZFS dataset "+name+" is not loaded", what)
 	}
 	return false
 }
@@ -569,6 +625,23 @@ func (r *ZFSDataset) Update(ctx context.Context, req resource.UpdateRequest, res
 			return
 		}
 	}
+	if plan.KeyStatus.ValueString() == "available" && state.KeyStatus.ValueString() == "unavailable" {
+		var key io.Reader
+		if !keyWO.IsNull() {
+			key = strings.NewReader(keyWO.ValueString())
+		}
+		tflog.Info(ctx, "loading the encryption key of ZFS dataset", map[string]any{"dataset": name})
+		if err := c.LoadKey(ctx, name, key); err != nil {
+			resp.Diagnostics.AddError("Unable to load the encryption key of ZFS dataset "+name, explainZFS(err)+
+				"\n\nCheck that `encryption.key_wo` (or the file `keylocation` names on the host) holds the dataset's current key.")
+			return
+		}
+		if err := c.MountUnlocked(ctx, name); err != nil {
+			resp.Diagnostics.AddError("Unable to mount ZFS dataset "+name, explainZFS(err)+
+				"\n\nThe key is loaded; mount the datasets on the host with `zfs mount -a`.")
+			return
+		}
+	}
 	want, diags := desiredProps(ctx, &plan)
 	resp.Diagnostics.Append(diags...)
 	have, _ := desiredProps(ctx, &state)
@@ -635,7 +708,7 @@ func (r *ZFSDataset) Delete(ctx context.Context, req resource.DeleteRequest, res
 		return
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Unable to destroy ZFS dataset "+name, explain(err))
+		resp.Diagnostics.AddError("Unable to destroy ZFS dataset "+name, explainZFS(err))
 		return
 	}
 	if len(deps) > 0 && !state.RecursiveDestroy.ValueBool() {

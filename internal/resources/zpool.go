@@ -317,7 +317,13 @@ func (r *ZPool) Create(ctx context.Context, req resource.CreateRequest, resp *re
 		Properties: mapOf(ctx, plan.Properties), FSProperties: mapOf(ctx, plan.FilesystemProperties), Force: plan.Force.ValueBool()}
 	logging.Info(ctx, "creating ZFS pool", map[string]any{"pool": name, "vdevs": strings.Join(spec.Topology.CreateArgs(), " ")})
 	if err := c.CreatePool(ctx, spec); err != nil {
-		detail := explain(err)
+		detail := explainZFS(err)
+		if errors.Is(err, zfs.ErrNotImported) {
+			resp.Diagnostics.AddError("Unable to create ZFS pool "+name, detail+
+				"\n\nCreating it (with force, over its disks) could destroy that pool. If it is the pool this resource manages, import it on the host, "+
+				"then import it into the state (terraform import). If it must go, destroy it on the host first (zpool import, then zpool destroy).")
+			return
+		}
 		if strings.Contains(err.Error(), "-f") || strings.Contains(err.Error(), "in use") || strings.Contains(err.Error(), "contains a") {
 			detail += "\n\nA disk holds data, a filesystem or another pool's label. Check it is the disk you mean; " +
 				"set force = true only if its contents may be overwritten."
@@ -362,12 +368,19 @@ func (r *ZPool) Read(ctx context.Context, req resource.ReadRequest, resp *resour
 // that the host says the pool does not exist.
 func (r *ZPool) read(ctx context.Context, c *zfs.Client, m *ZPoolModel, importing bool) (gone bool, diags diag.Diagnostics) {
 	name := m.Name.ValueString()
-	pool, err := c.Pool(ctx, name)
+	guid := ""
+	if !m.GUID.IsNull() && !m.GUID.IsUnknown() {
+		guid = m.GUID.ValueString()
+	}
+	// Gone only when the pool is neither imported nor listed by zpool
+	// import (by name or by the GUID in state); an exported pool is an
+	// error that keeps the state.
+	pool, err := c.LookupPool(ctx, name, guid)
 	if errors.Is(err, zfs.ErrNotFound) {
 		return true, diags
 	}
 	if err != nil {
-		diags.AddError("Unable to read ZFS pool "+name, explain(err))
+		diags.AddError("Unable to read ZFS pool "+name, explainZFS(err))
 		return false, diags
 	}
 	actual := pool.Topology()
@@ -556,7 +569,7 @@ func (r *ZPool) Delete(ctx context.Context, req resource.DeleteRequest, resp *re
 		return
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Unable to destroy ZFS pool "+name, explain(err))
+		resp.Diagnostics.AddError("Unable to destroy ZFS pool "+name, explainZFS(err))
 		return
 	}
 	if len(contents) > 0 && !state.ForceDestroy.ValueBool() {

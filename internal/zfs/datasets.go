@@ -3,6 +3,7 @@ package zfs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -80,7 +81,12 @@ func (c *Client) readDatasets(ctx context.Context, pool string) (map[string]*Dat
 			"-o", "name,property,value,source", "all", pool))
 	}
 	if err != nil {
-		return nil, notFound(err, "pool "+pool)
+		// The root dataset is missing exactly when the pool is not imported.
+		err = notFound(err, "pool "+pool)
+		if errors.Is(err, ErrNotFound) {
+			err = c.missingPool(ctx, pool, "", err)
+		}
+		return nil, err
 	}
 	if v.JSON() {
 		return ParseGetJSON(out)
@@ -122,7 +128,11 @@ func (c *Client) readOne(ctx context.Context, name string) (*Dataset, error) {
 		out, err = c.run(ctx, remote.Command("zfs", "get", "-H", "-p", "-o", "name,property,value,source", "all", name))
 	}
 	if err != nil {
-		return nil, notFound(err, "dataset "+name)
+		err = notFound(err, "dataset "+name)
+		if errors.Is(err, ErrNotFound) {
+			err = c.missingDataset(ctx, name, err)
+		}
+		return nil, err
 	}
 	var sets map[string]*Dataset
 	if v.JSON() {
@@ -238,7 +248,11 @@ func (c *Client) Rename(ctx context.Context, from, to string) error {
 func (c *Client) Dependents(ctx context.Context, name string) ([]string, error) {
 	out, err := c.run(ctx, remote.Command("zfs", "list", "-H", "-o", "name", "-t", "all", "-r", name))
 	if err != nil {
-		return nil, notFound(err, "dataset "+name)
+		err = notFound(err, "dataset "+name)
+		if errors.Is(err, ErrNotFound) {
+			err = c.missingDataset(ctx, name, err)
+		}
+		return nil, err
 	}
 	var deps []string
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -260,14 +274,55 @@ func (c *Client) DestroyDataset(ctx context.Context, name string, recursive bool
 	return notFound(err, "dataset "+name)
 }
 
-// LoadKey loads an encryption key, read from stdin when key is not nil.
+// LoadKey loads the key of an encryption root: from key (on stdin) when it
+// is not nil, otherwise from the dataset's keylocation.
 func (c *Client) LoadKey(ctx context.Context, name string, key io.Reader) error {
 	cmd := remote.Command("zfs", "load-key", name)
 	if key != nil {
-		cmd = cmd.WithStdin(key)
+		cmd = remote.Command("zfs", "load-key", "-L", "prompt", name).WithStdin(key)
 	}
 	_, err := c.write(ctx, cmd)
-	return err
+	return notFound(err, "dataset "+name)
+}
+
+// Encrypted reports whether a dataset is encrypted, and if so its
+// encryption root (the dataset whose key unlocks it: itself, or the
+// ancestor it inherits encryption from) and whether that key is loaded
+// (keystatus available).
+func (d *Dataset) Encrypted() (encrypted bool, root string, keyLoaded bool) {
+	if e := d.Get("encryption"); e == "" || e == "off" {
+		return false, "", false
+	}
+	return true, d.Get("encryptionroot"), d.Get("keystatus") == "available"
+}
+
+// MountUnlocked mounts the filesystems that the key of encryption root
+// root unlocks (root and the descendants that inherit its encryption) and
+// that would be mounted by zfs mount -a: canmount=on, a mountpoint that is
+// a path, not mounted yet. Parents are mounted before their children.
+func (c *Client) MountUnlocked(ctx context.Context, root string) error {
+	sets, err := c.Datasets(ctx, PoolOf(root))
+	if err != nil {
+		return err
+	}
+	var names []string
+	for n, d := range sets {
+		if n != root && !strings.HasPrefix(n, root+"/") || d.Type != "filesystem" {
+			continue
+		}
+		enc, r, loaded := d.Encrypted()
+		mp := d.Get("mountpoint")
+		if enc && r == root && loaded && d.Get("canmount") == "on" && strings.HasPrefix(mp, "/") && d.Get("mounted") != "yes" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if _, err := c.write(ctx, remote.Command("zfs", "mount", n)); err != nil {
+			return fmt.Errorf("mounting %s: %w", n, notFound(err, "dataset "+n))
+		}
+	}
+	return nil
 }
 
 // ChangeKey replaces the wrapping key of an encrypted dataset with the key

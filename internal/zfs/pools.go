@@ -117,8 +117,25 @@ func (p *Pool) Problems() []string {
 	return out
 }
 
-// Pool reads a pool's status and capacity, or an error wrapping ErrNotFound.
+// Pool reads a pool's status and capacity (see LookupPool).
 func (c *Client) Pool(ctx context.Context, name string) (*Pool, error) {
+	return c.LookupPool(ctx, name, "")
+}
+
+// LookupPool reads a pool's status and capacity. A pool that is not
+// imported is an error wrapping ErrNotImported (a *NotImportedError) when
+// `zpool import` lists it by name or, when guid is not empty, by GUID; only
+// a pool that is neither imported nor importable is an error wrapping
+// ErrNotFound.
+func (c *Client) LookupPool(ctx context.Context, name, guid string) (*Pool, error) {
+	p, err := c.pool(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return nil, c.missingPool(ctx, name, guid, err)
+	}
+	return p, err
+}
+
+func (c *Client) pool(ctx context.Context, name string) (*Pool, error) {
 	v, err := c.Version(ctx)
 	if err != nil {
 		return nil, err
@@ -193,8 +210,14 @@ type PoolSpec struct {
 	Force bool
 }
 
-// CreatePool runs zpool create.
+// CreatePool runs zpool create. It refuses, with an error wrapping
+// ErrNotImported, when a pool of the same name is not imported but could be
+// (an exported pool whose disks are there): creating it would, with Force,
+// overwrite that pool's disks.
 func (c *Client) CreatePool(ctx context.Context, s PoolSpec) error {
+	if err := c.exported(ctx, s.Name, ""); err != nil {
+		return fmt.Errorf("refusing to create pool %s: %w", s.Name, err)
+	}
 	args := []string{"create"}
 	if s.Force {
 		args = append(args, "-f")
@@ -274,10 +297,15 @@ func (c *Client) Contents(ctx context.Context, name string) ([]string, error) {
 	}
 	// The root dataset itself: look for files when it is mounted, otherwise
 	// go by how much it references (an empty one references a few dozen KiB).
-	const script = `mp=$(zfs get -H -o value mounted,mountpoint "$1" | tr '\n' ' ')
-set -- $mp
-if [ "$1" = yes ] && [ -d "$2" ]; then
-  find "$2" -xdev -mindepth 1 -maxdepth 1 -print -quit
+	// The mountpoint is one line of zfs get's output, spaces and all: it
+	// is never split into words.
+	const script = `v=$(zfs get -H -o value mounted,mountpoint "$1") || exit
+mounted=${v%%
+*}
+mp=${v#*
+}
+if [ "$mounted" = yes ] && [ -d "$mp" ]; then
+  find "$mp" -xdev -mindepth 1 -maxdepth 1 -print -quit
 else
   echo "-"
 fi`

@@ -61,7 +61,7 @@ func main() {
 
 // usage reports wrong arguments and exits.
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: go run ./internal/testbed/cmd/zfsvm build | boot [-disks N] [-disk-size SIZE] [-memory MB] [-cpus N] [-dir DIR] | record [-out DIR]")
+	fmt.Fprintln(os.Stderr, "usage: go run ./internal/testbed/cmd/zfsvm build | boot [-disks N] [-disk-size SIZE] [-memory MB] [-cpus N] [-dir DIR] | record [-out DIR] [-only SCENARIO]")
 	os.Exit(2)
 }
 
@@ -130,6 +130,7 @@ func boot(ctx context.Context, args []string) error {
 func record(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("record", flag.ExitOnError)
 	out := fs.String("out", "", "output directory (default: internal/zfs/testdata in the repository)")
+	only := fs.String("only", "", "record only this scenario: healthy, errors, degraded, raidz or exported")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -156,7 +157,7 @@ func record(ctx context.Context, args []string) error {
 		return err
 	}
 	defer vm.Stop() //nolint:errcheck // nothing to do about it
-	r := &recorder{vm: vm, dir: *out}
+	r := &recorder{vm: vm, dir: *out, only: *only}
 	if err := r.recordFixtures(ctx); err != nil {
 		return err
 	}
@@ -172,6 +173,8 @@ type recorder struct {
 	vm    *testbed.ZFSVM
 	dir   string
 	files int
+	// only names the one scenario to record ("" for all).
+	only string
 	// notes lists surprises worth reporting (unsupported flags, ...).
 	notes []string
 }
@@ -197,22 +200,34 @@ const (
 // does not activate the hot spare on its own while a disk is missing: the
 // spare is brought in explicitly instead, which is what ZED would do.
 func (r *recorder) recordFixtures(ctx context.Context) error {
-	steps := []func(context.Context) error{
-		r.recordHealthyPool,
-		r.recordErrors,
-		r.recordDegradedAndResilver,
-		r.recordRaidzExpansion,
+	steps := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"healthy", r.recordHealthyPool},
+		{"errors", r.recordErrors},
+		{"degraded", r.recordDegradedAndResilver},
+		{"raidz", r.recordRaidzExpansion},
+		{"exported", r.recordExportedPool},
 	}
+	found := false
 	for _, step := range steps {
+		if r.only != "" && r.only != step.name {
+			continue
+		}
+		found = true
 		if err := r.vm.Reset(ctx); err != nil {
 			return err
 		}
 		if _, err := r.vm.Run(ctx, "systemctl stop zfs-zed"); err != nil {
 			return err
 		}
-		if err := step(ctx); err != nil {
+		if err := step.run(ctx); err != nil {
 			return err
 		}
+	}
+	if !found {
+		return fmt.Errorf("no scenario %q", r.only)
 	}
 	return r.vm.Reset(ctx)
 }
@@ -254,6 +269,78 @@ func (r *recorder) recordHealthyPool(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// recordExportedPool records what a pool looks like when it is not
+// imported: zpool import's listing (healthy, and with a disk missing), the
+// errors of reading it, and an encrypted dataset tree before the export and
+// after an import that did not load the key.
+func (r *recorder) recordExportedPool(ctx context.Context) error {
+	if _, err := r.vm.Run(ctx, fmt.Sprintf(`zpool create -f -o ashift=12 tank mirror %s %s && zfs create tank/a &&
+echo 'correct horse battery staple' | zfs create -o encryption=on -o keyformat=passphrase tank/secret &&
+zfs create tank/secret/app && zpool sync tank`, disk(1), disk(2))); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, cmd string }{
+		{"zfs-get-encrypted.json", "zfs get -j -p --json-int -r all tank"},
+		{"zfs-get-encrypted.tsv", "zfs get -H -p -o name,property,value,source -r all tank"},
+	} {
+		if err := r.stdout(ctx, f.name, f.cmd); err != nil {
+			return err
+		}
+	}
+	if _, err := r.vm.Run(ctx, "zpool export tank"); err != nil {
+		return err
+	}
+	if err := r.stdout(ctx, "zpool-import-exported.txt", "zpool import"); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, cmd string }{
+		{"zfs-get-exported-pool", "zfs get -j -p -r -t filesystem,volume all tank"},
+		{"zpool-list-exported-pool", "zpool list -H -o name tank"},
+	} {
+		if err := r.failure(ctx, f.name, f.cmd); err != nil {
+			return err
+		}
+	}
+	// Imported again without -l: the key is not loaded.
+	if _, err := r.vm.Run(ctx, "zpool import -d /dev/disk/by-id tank"); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, cmd string }{
+		{"zfs-get-key-unavailable.json", "zfs get -j -p --json-int -r all tank"},
+		{"zfs-get-key-unavailable.tsv", "zfs get -H -p -o name,property,value,source -r all tank"},
+	} {
+		if err := r.stdout(ctx, f.name, f.cmd); err != nil {
+			return err
+		}
+	}
+	// Exported with a disk gone: still listed, DEGRADED.
+	if _, err := r.vm.Run(ctx, "zpool export tank"); err != nil {
+		return err
+	}
+	if err := r.vm.UnplugDisk(ctx, 2); err != nil {
+		return err
+	}
+	if err := r.stdout(ctx, "zpool-import-degraded.txt", "zpool import"); err != nil {
+		return err
+	}
+	if err := r.vm.ReplugDisk(ctx, 2); err != nil {
+		return err
+	}
+	// Destroyed pools are not listed; with none left the listing is empty.
+	if _, err := r.vm.Run(ctx, "zpool import -d /dev/disk/by-id tank && zpool destroy tank"); err != nil {
+		return err
+	}
+	stdout, stderr, err := r.vm.Output(ctx, "zpool import")
+	code, ok := exitCode(err)
+	if !ok {
+		return err
+	}
+	if stdout != "" {
+		return fmt.Errorf("zpool import listed pools after the last one was destroyed:\n%s", stdout)
+	}
+	return r.save("zpool-import-none.stderr", fmt.Sprintf("exit=%d\n%s", code, stderr))
 }
 
 // recordErrors records stderr and exit codes of failing commands.
