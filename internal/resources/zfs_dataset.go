@@ -630,7 +630,7 @@ func (r *ZFSDataset) Update(ctx context.Context, req resource.UpdateRequest, res
 		if !keyWO.IsNull() {
 			key = strings.NewReader(keyWO.ValueString())
 		}
-		tflog.Info(ctx, "loading the encryption key of ZFS dataset", map[string]any{"dataset": name})
+		logging.Info(ctx, "loading the encryption key of ZFS dataset", map[string]any{"dataset": name})
 		if err := c.LoadKey(ctx, name, key); err != nil {
 			resp.Diagnostics.AddError("Unable to load the encryption key of ZFS dataset "+name, explainZFS(err)+
 				"\n\nCheck that `encryption.key_wo` (or the file `keylocation` names on the host) holds the dataset's current key.")

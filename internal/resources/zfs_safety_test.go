@@ -57,7 +57,7 @@ func TestAccZFSDataset_inheritedEncryptionIsNotADiff(t *testing.T) {
 	vm := acctest.ZFSVM(t)
 	app := "homelab_zfs_dataset.app"
 	var sum, guid string
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             datasetGone(t, vm, "tank/secrets/app", "tank/secrets"),
@@ -110,7 +110,7 @@ func TestAccZPool_exportedPoolKeepsStateAndLoadsKeyOnImport(t *testing.T) {
 	cfg := withDatasets(vm, secretsDataset(vm)+appDataset(vm, "zstd")+media)
 	var appSum, mediaSum string
 	notImported := regexp.MustCompile(`(?s)Unable to read ZFS pool tank.*not imported.*zpool import`)
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolGone(t, vm, "tank"),
@@ -182,7 +182,7 @@ func TestAccZPool_createRefusesExportedPoolOfTheSameName(t *testing.T) {
 	acctest.VMRun(t, vm, fmt.Sprintf("zpool create tank %s && zfs create tank/keep", d[0]))
 	sum := writeFile(t, vm, "/tank/keep/data", "1M")
 	acctest.VMRun(t, vm, "zpool export tank")
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		// Nothing was created; the exported pool is still there, data intact.
@@ -204,7 +204,7 @@ func TestAccZPool_destroyGuardSeesFilesUnderAMountpointWithASpace(t *testing.T) 
 		return pool(vm, extra+`filesystem_properties = { mountpoint = "/srv/my pool" }`+"\n"+vdev("data", "stripe", d[0]))
 	}
 	var sum string
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolGone(t, vm, "tank"),
