@@ -126,7 +126,9 @@ func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 		Description: "Result of the last `restic check`: `ok`, or `errors: ...` with restic's summary; null when no check ran."}
 	resp.Schema = schema.Schema{
 		Description: "A restic repository. Create adopts a repository that already opens with the password and runs `restic init` only when restic reports that none exists; " +
-			"a repository that exists with another password is an error, never re-initialized. Destroy forgets it unless `destroy_data` is set.",
+			"a repository that exists with another password is an error, never re-initialized. A repository that this resource has read before and that restic no longer finds " +
+			"(an unmounted USB disk or NFS share, a missing bucket) is an error that keeps the state: it is never initialized again by itself; remove it from the state " +
+			"(`terraform state rm`) to create a new one there. Destroy forgets it unless `destroy_data` is set.",
 		Attributes: attrs,
 		Blocks: map[string]schema.Block{
 			"ssh": optionalSSHBlock(tfrestic.SSHDesc),
@@ -257,6 +259,10 @@ func (r *ResticRepo) write(ctx context.Context, plan planGetter, config planGett
 		m.CheckResult = prior.CheckResult
 	}
 	if err := r.inspect(ctx, c, &m, runCheck); err != nil {
+		if prior != nil && restic.IsNotExist(err) {
+			diags.AddError(summary, missingRepository(err, repo, c.Runner.String(), prior.RepositoryID.ValueString()))
+			return
+		}
 		diags.AddError(summary, tfrestic.Explain(err, repo))
 		return
 	}
@@ -277,6 +283,7 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 	ctx, cancel := context.WithTimeout(ctx, resticRepoReadTimeout)
 	defer cancel()
 	repo := m.Repository.ValueString()
+	summary := "Unable to read restic repository " + repo
 	writeOnly := m.Password.IsNull() && m.PasswordFile.IsNull()
 	probe := ""
 	if writeOnly {
@@ -287,32 +294,53 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 	if diags.HasError() {
 		return
 	}
+	// missing handles restic's definite "no repository there".
+	missing := func(err error) {
+		if id := m.RepositoryID.ValueString(); id != "" {
+			resp.Diagnostics.AddError(summary, missingRepository(err, repo, c.Runner.String(), id))
+			return
+		}
+		// Nothing was ever read there (an import of a place that holds no
+		// repository): there is nothing to keep.
+		tflog.Warn(ctx, "no restic repository there and none recorded, removing it from state", map[string]any{"repository": restic.RedactRepository(repo)})
+		resp.State.RemoveResource(ctx)
+	}
 	if writeOnly {
 		// Without the password only existence can be read: restic tells
 		// "no repository" (gone) from "wrong password" (still there).
 		_, err := c.Config(ctx)
 		switch {
 		case restic.IsNotExist(err):
-			tflog.Warn(ctx, "restic repository no longer exists, removing it from state", map[string]any{"repository": repo})
-			resp.State.RemoveResource(ctx)
+			missing(err)
 		case err == nil || restic.IsWrongPassword(err):
 			resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 		default:
-			resp.Diagnostics.AddError("Unable to read restic repository "+repo, tfrestic.Explain(err, repo))
+			resp.Diagnostics.AddError(summary, tfrestic.Explain(err, repo))
 		}
 		return
 	}
 	err := r.inspect(ctx, c, &m, m.CheckOnRefresh.ValueBool())
 	switch {
 	case restic.IsNotExist(err):
-		tflog.Warn(ctx, "restic repository no longer exists, removing it from state", map[string]any{"repository": repo})
-		resp.State.RemoveResource(ctx)
+		missing(err)
 		return
 	case err != nil:
-		resp.Diagnostics.AddError("Unable to read restic repository "+repo, tfrestic.Explain(err, repo))
+		resp.Diagnostics.AddError(summary, tfrestic.Explain(err, repo))
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// missingRepository explains a repository that was read before (it has the
+// recorded ID) and that restic no longer finds.
+func missingRepository(err error, repo, host, id string) string {
+	return fmt.Sprintf("restic finds no repository at %s (restic runs on %s), but this resource read repository %s there before: it existed and is now missing. "+
+		"The state was kept and nothing was initialized.\n\n"+
+		"Check what holds it: that the disk or share is mounted (a USB disk, an NFS or SMB mount: an unmounted mountpoint is an empty directory), "+
+		"that the path is spelled as before, that the sftp or rest server serves the same directory, that the bucket exists and the credentials reach it. "+
+		"Once it is back, the next plan finds it again.\n\n"+
+		"If it is really gone and a new, empty repository should be created there, remove this resource from the state (terraform state rm) and apply again.\n\n"+
+		"restic said: %v", restic.RedactRepository(repo), host, id, err)
 }
 
 func (r *ResticRepo) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
