@@ -33,6 +33,7 @@ var (
 	_ resource.Resource                     = (*ResticRepo)(nil)
 	_ resource.ResourceWithConfigure        = (*ResticRepo)(nil)
 	_ resource.ResourceWithConfigValidators = (*ResticRepo)(nil)
+	_ resource.ResourceWithModifyPlan       = (*ResticRepo)(nil)
 )
 
 // Default timeouts of homelab_restic_repo: create may run a check that
@@ -93,8 +94,8 @@ func optionalSSHBlock(desc string) schema.SingleNestedBlock {
 // reached, shared by the repository and backup resources.
 func resticAccessAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
-		"repository": schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc,
-			PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+		// Each resource sets its own plan behaviour for repository.
+		"repository": schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc},
 		"password": schema.StringAttribute{Optional: true, Sensitive: true, Description: tfrestic.PasswordDesc + " Stored (sensitive) in state; prefer `password_wo`."},
 		"password_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
 			Description: tfrestic.PasswordDesc + " Write-only: never stored. Change `password_wo_version` when it changes.",
@@ -109,6 +110,11 @@ func resticAccessAttributes() map[string]schema.Attribute {
 
 func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	attrs := resticAccessAttributes()
+	// Replacement is decided in ModifyPlan: another spelling of the same
+	// place is not a change, and a replacement never deletes data.
+	attrs["repository"] = schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc +
+		" Spellings that restic opens as the same repository (`/srv/r`, `local:/srv/r`, `/srv/r/`; `sftp:host:/p` and `sftp://host//p`; a `rest:` URL with or without its trailing slash) are the same place: changing one into another only updates the state. " +
+		"Another place replaces the resource; that is refused while the state has `destroy_data = true` (see `destroy_data`)."}
 	computed := func(desc string) schema.StringAttribute {
 		return schema.StringAttribute{Computed: true, Description: desc, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
 	}
@@ -119,7 +125,8 @@ func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 	attrs["snapshot_count"] = schema.Int64Attribute{Computed: true,
 		Description: "Number of snapshots in the repository when it was last read (listing them takes restic's shared lock, so a repository locked by a running prune is reported as locked)."}
 	attrs["destroy_data"] = schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
-		Description: "On destroy, delete the repository's data too: only a local path on the host restic runs on, or an `sftp:` repository (removed through the sftp subsystem with the ssh command restic uses, `sftp.command` included; needs OpenSSH's `sftp` client on that host), after checking it is a restic repository. Other backends are refused. By default destroy only forgets the repository."}
+		Description: "On destroy, delete the repository's data too: only a local path on the host restic runs on, or an `sftp:` repository (removed through the sftp subsystem with the ssh command restic uses, `sftp.command` included; needs OpenSSH's `sftp` client on that host), after checking it is a restic repository. Other backends are refused. By default destroy only forgets the repository. " +
+			"A replacement never deletes data: while the state has `destroy_data = true`, a change of `repository` to another place is refused at plan time; set `destroy_data = false` and apply first, then the old repository is only forgotten."}
 	attrs["check_on_refresh"] = schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 		Description: "Run the `check` on every refresh too, not only on create."}
 	attrs["check_result"] = schema.StringAttribute{Computed: true,
@@ -238,6 +245,11 @@ func (r *ResticRepo) write(ctx context.Context, plan planGetter, config planGett
 	}
 	repo := m.Repository.ValueString()
 	summary := fmt.Sprintf("Unable to %s restic repository %s", action, repo)
+	if prior != nil && !restic.SameLocation(prior.Repository.ValueString(), repo) {
+		// ModifyPlan plans a replacement for another place; never reached.
+		diags.AddAttributeError(path.Root("repository"), summary, "The repository moved to another place without a replacement; nothing was changed.")
+		return
+	}
 	if prior == nil {
 		_, err := c.Config(ctx)
 		switch {
@@ -341,6 +353,41 @@ func missingRepository(err error, repo, host, id string) string {
 		"Once it is back, the next plan finds it again.\n\n"+
 		"If it is really gone and a new, empty repository should be created there, remove this resource from the state (terraform state rm) and apply again.\n\n"+
 		"restic said: %v", restic.RedactRepository(repo), host, id, err)
+}
+
+// ModifyPlan decides replacement: a change of repository to another place
+// replaces the resource (another spelling of the same place is an update
+// of the state only), and such a replacement is refused while the state
+// has destroy_data = true, because Delete cannot tell a replacement from a
+// destroy and would delete the old repository's snapshots.
+func (r *ResticRepo) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
+		return
+	}
+	var before, after types.String
+	var destroyData types.Bool
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("repository"), &before)...)
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("destroy_data"), &destroyData)...)
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("repository"), &after)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if after.IsUnknown() || !restic.SameLocation(before.ValueString(), after.ValueString()) {
+		if destroyData.ValueBool() {
+			to := "a value known only after apply"
+			if !after.IsUnknown() {
+				to = restic.RedactRepository(after.ValueString())
+			}
+			resp.Diagnostics.AddAttributeError(path.Root("repository"), "Unable to plan restic repository "+restic.RedactRepository(before.ValueString()),
+				fmt.Sprintf("Changing repository from %s to %s replaces this resource, and its state has destroy_data = true: "+
+					"the replacement would delete every snapshot of the repository at %s. A replacement never deletes data, so nothing was planned.\n\n"+
+					"To move to the other repository, first set destroy_data = false and apply, then change repository: the old repository is then only forgotten, its data stays. "+
+					"To delete the old repository's data, destroy this resource explicitly while destroy_data = true.",
+					restic.RedactRepository(before.ValueString()), to, restic.RedactRepository(before.ValueString())))
+			return
+		}
+		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("repository"))
+	}
 }
 
 func (r *ResticRepo) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {

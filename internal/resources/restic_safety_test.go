@@ -221,3 +221,97 @@ func TestAccResticRepo_unmountedDiskKeepsState(t *testing.T) {
 		})
 	}
 }
+
+// TestAccResticRepo_respellingKeepsData (issue 12, item 7): with
+// destroy_data = true, writing the same place another way (local: prefix,
+// trailing slash) must not replace the repository, and a real change of
+// location must never delete the old repository's snapshots: it is refused
+// at plan time while destroy_data is set, and with destroy_data = false the
+// old repository is only forgotten.
+func TestAccResticRepo_respellingKeepsData(t *testing.T) {
+	sshd := acctest.SharedSSHD(t)
+	for version, bin := range resticBinaries(t) {
+		t.Run(version, func(t *testing.T) {
+			dir := t.TempDir()
+			repoPath, otherPath := filepath.Join(dir, "srv", "r"), filepath.Join(dir, "srv", "r2")
+			pw := secret(t)
+			addr := "homelab_restic_repo.r"
+			config := func(repository string, destroyData bool) string {
+				return acctest.ProviderSSH(sshd, "root") + sshRepoConfig(sshd, "r", bin, repository, pw, fmt.Sprintf("  destroy_data = %t\n", destroyData))
+			}
+			var sums map[string]string
+			var id string
+			intact := func(s *terraform.State) error {
+				if _, err := os.Stat(repoPath); err != nil {
+					return fmt.Errorf("the repository's data is gone: %v", err)
+				}
+				if err := sameSums(sums, treeSums(t, repoPath)); err != nil {
+					return err
+				}
+				if got, err := repoID(t, bin, restic.Repo{Repository: repoPath, Password: pw}); err != nil || got != id {
+					return fmt.Errorf("the repository at %s has ID %q (%v), was %q", repoPath, got, err, id)
+				}
+				return nil
+			}
+			resource.Test(t, resource.TestCase{
+				PreCheck:                 func() { acctest.PreCheck(t) },
+				ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+				CheckDestroy: func(*terraform.State) error {
+					// The last state has destroy_data = false: destroy forgets.
+					if _, err := os.Stat(filepath.Join(otherPath, "config")); err != nil {
+						return fmt.Errorf("destroy with destroy_data = false removed data: %v", err)
+					}
+					return nil
+				},
+				Steps: []resource.TestStep{{
+					Config: config(repoPath, true),
+					Check: func(s *terraform.State) error {
+						id = s.RootModule().Resources[addr].Primary.Attributes["repository_id"]
+						backupInto(t, bin, restic.Repo{Repository: repoPath, Password: pw})
+						sums = treeSums(t, repoPath)
+						return nil
+					},
+				}, {
+					// The same place, spelled as restic also accepts it.
+					Config: config("local:"+repoPath+"/", true),
+					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)}},
+					Check: intact,
+				}, {
+					Config: config(filepath.Dir(repoPath)+"//r", true),
+					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)}},
+					Check: intact,
+				}, {
+					Config: config(filepath.Dir(repoPath)+"//r", true),
+					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectEmptyPlan()}},
+				}, {
+					// Another place while destroy_data is set: refused at plan
+					// time, nothing deleted, nothing created.
+					Config:      config(otherPath, true),
+					ExpectError: errorRe("Unable to plan restic repository", "destroy_data", "would delete"),
+				}, {
+					PreConfig: func() {
+						if err := intact(nil); err != nil {
+							t.Fatal(err)
+						}
+						if _, err := os.Stat(otherPath); !os.IsNotExist(err) {
+							t.Fatalf("the refused plan created %s: %v", otherPath, err)
+						}
+					},
+					Config: config(repoPath, false),
+					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)}},
+				}, {
+					// With destroy_data = false the move replaces the resource
+					// and only forgets the old repository.
+					Config: config(otherPath, false),
+					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(addr, plancheck.ResourceActionReplace)}},
+					Check: intact,
+				}},
+			})
+		})
+	}
+}
