@@ -244,7 +244,7 @@ func (r *ResticRepo) write(ctx context.Context, plan planGetter, config planGett
 		return
 	}
 	repo := m.Repository.ValueString()
-	summary := fmt.Sprintf("Unable to %s restic repository %s", action, repo)
+	summary := fmt.Sprintf("Unable to %s restic repository %s", action, restic.RedactRepository(repo))
 	if prior != nil && !restic.SameLocation(prior.Repository.ValueString(), repo) {
 		// ModifyPlan plans a replacement for another place; never reached.
 		diags.AddAttributeError(path.Root("repository"), summary, "The repository moved to another place without a replacement; nothing was changed.")
@@ -254,9 +254,9 @@ func (r *ResticRepo) write(ctx context.Context, plan planGetter, config planGett
 		_, err := c.Config(ctx)
 		switch {
 		case err == nil:
-			tflog.Info(ctx, "adopting the existing restic repository: it opens with the given password", map[string]any{"repository": repo})
+			tflog.Info(ctx, "adopting the existing restic repository: it opens with the given password", map[string]any{"repository": restic.RedactRepository(repo)})
 		case restic.IsNotExist(err):
-			tflog.Info(ctx, "no repository there: initializing it", map[string]any{"repository": repo})
+			tflog.Info(ctx, "no repository there: initializing it", map[string]any{"repository": restic.RedactRepository(repo)})
 			if _, err := c.Init(ctx); err != nil {
 				diags.AddError(summary, tfrestic.Explain(err, repo))
 				return
@@ -280,7 +280,7 @@ func (r *ResticRepo) write(ctx context.Context, plan planGetter, config planGett
 	}
 	if prior != nil && !m.RepositoryID.Equal(prior.RepositoryID) {
 		diags.AddError(summary, fmt.Sprintf("The repository at %s now has ID %s, not %s: it is a different repository. "+
-			"Remove it from the state (terraform state rm) and import or create it again if that is intended.", repo, m.RepositoryID.ValueString(), prior.RepositoryID.ValueString()))
+			"Remove it from the state (terraform state rm) and import or create it again if that is intended.", restic.RedactRepository(repo), m.RepositoryID.ValueString(), prior.RepositoryID.ValueString()))
 		return
 	}
 	diags.Append(state.Set(ctx, &m)...)
@@ -295,7 +295,7 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 	ctx, cancel := context.WithTimeout(ctx, resticRepoReadTimeout)
 	defer cancel()
 	repo := m.Repository.ValueString()
-	summary := "Unable to read restic repository " + repo
+	summary := "Unable to read restic repository " + restic.RedactRepository(repo)
 	writeOnly := m.Password.IsNull() && m.PasswordFile.IsNull()
 	probe := ""
 	if writeOnly {
@@ -407,7 +407,7 @@ func (r *ResticRepo) Delete(ctx context.Context, req resource.DeleteRequest, res
 	}
 	repo := m.Repository.ValueString()
 	if err := c.RemoveRepository(ctx); err != nil {
-		resp.Diagnostics.AddError("Unable to delete restic repository "+repo,
+		resp.Diagnostics.AddError("Unable to delete restic repository "+restic.RedactRepository(repo),
 			err.Error()+"\n\nOnly a local path on the host restic runs on or an sftp repository is deleted, after checking it is a restic repository. Set destroy_data = false to only forget it.")
 	}
 }

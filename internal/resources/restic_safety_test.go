@@ -315,3 +315,50 @@ func TestAccResticRepo_respellingKeepsData(t *testing.T) {
 		})
 	}
 }
+
+// TestAccResticRepo_restCredentialsRedacted (issue 12, item 8): a
+// rest-server repository whose URL holds the server's password. An error
+// about it (here: a repository that does not open with the given password)
+// must not show that password, neither in the summary nor in the detail.
+func TestAccResticRepo_restCredentialsRedacted(t *testing.T) {
+	rest := startRestServerT(t)
+	for version, bin := range resticBinaries(t) {
+		t.Run(version, func(t *testing.T) {
+			name := "redact-" + strings.NewReplacer(".", "-").Replace(version)
+			repo := rest.RepoURL(name)
+			if !strings.Contains(repo, rest.Password) {
+				t.Fatalf("the rest-server URL %q does not hold the server password: the test would prove nothing", restic.RedactRepository(repo))
+			}
+			c := &restic.Client{Runner: remote.NewLocal(false), Repo: restic.Repo{Repository: repo, Password: secret(t), ResticPath: bin}}
+			if _, err := c.Init(ctxT(t)); err != nil {
+				t.Fatalf("restic init: %v", err)
+			}
+			sawError := false
+			resource.Test(t, resource.TestCase{
+				PreCheck:                 func() { acctest.PreCheck(t) },
+				ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+				// Called with the step's error (ExpectError can only match,
+				// not prove an absence).
+				ErrorCheck: func(err error) error {
+					msg := err.Error()
+					switch {
+					case strings.Contains(msg, rest.Password):
+						i := strings.Index(msg, rest.Password)
+						return fmt.Errorf("the error shows the rest-server password: ...%s...",
+							strings.ReplaceAll(msg[max(0, i-120):min(len(msg), i+60)], rest.Password, "<PASSWORD>"))
+					case !errorRe("Unable to create restic repository rest:", rest.User+":***@", "does not open with this password").MatchString(msg):
+						return fmt.Errorf("not the expected error: %v", err)
+					}
+					sawError = true
+					return nil
+				},
+				Steps: []resource.TestStep{{
+					Config: resticRepoConfig("rest", bin, repo, secret(t), ""),
+				}},
+			})
+			if !sawError {
+				t.Fatal("the wrong password did not fail the apply")
+			}
+		})
+	}
+}
