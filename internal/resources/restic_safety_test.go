@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -163,7 +164,20 @@ func TestAccResticRepo_unmountedDiskKeepsState(t *testing.T) {
 			id := cfg.ID
 			backupInto(t, bin, restic.Repo{Repository: repoPath, Password: pw})
 			sums := treeSums(t, filepath.Join(disk, "restic"))
-			config := acctest.ProviderSSH(sshd, "root") + sshRepoConfig(sshd, "usb", bin, repoPath, pw, "")
+			// The same repository again with a write-only password, whose
+			// refresh can only tell "there" from "not there".
+			config := acctest.ProviderSSH(sshd, "root") + sshRepoConfig(sshd, "usb", bin, repoPath, pw, "") + fmt.Sprintf(`
+resource "homelab_restic_repo" "usb_wo" {
+  repository          = %q
+  password_wo         = %q
+  password_wo_version = "1"
+  restic_path         = %q
+  ssh {
+    host = %q
+    port = %d
+  }
+}
+`, repoPath, pw, bin, sshd.Addr, sshd.Port)
 			resource.Test(t, resource.TestCase{
 				PreCheck:                 func() { acctest.PreCheck(t) },
 				ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
@@ -177,6 +191,7 @@ func TestAccResticRepo_unmountedDiskKeepsState(t *testing.T) {
 					ConfigStateChecks: []statecheck.StateCheck{
 						statecheck.ExpectKnownValue(addr, tfjsonpath.New("repository_id"), knownvalue.StringExact(id)),
 						statecheck.ExpectKnownValue(addr, tfjsonpath.New("snapshot_count"), knownvalue.Int64Exact(1)),
+						statecheck.ExpectKnownValue(addr+"_wo", tfjsonpath.New("repository_id"), knownvalue.StringExact(id)),
 					},
 				}, {
 					// The disk is unplugged: the mountpoint is an empty
@@ -184,7 +199,8 @@ func TestAccResticRepo_unmountedDiskKeepsState(t *testing.T) {
 					// never gets to run restic init there.
 					PreConfig:   umount,
 					Config:      config,
-					ExpectError: errorRe("Unable to read restic repository "+repoPath, id, "state was kept", "mounted"),
+					ExpectError: regexp.MustCompile(errorRe("Unable to read restic repository "+repoPath, id, "state was kept", "mounted").String() +
+						".*" + errorRe("Unable to read restic repository "+repoPath, id, "state was kept").String()[len("(?s)"):]),
 				}, {
 					// Still unplugged: a plan fails the same way, and nothing
 					// was written on the bare mountpoint.
