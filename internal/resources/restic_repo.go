@@ -96,7 +96,7 @@ func resticAccessAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
 		// Each resource sets its own plan behaviour for repository.
 		"repository": schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc},
-		"password": schema.StringAttribute{Optional: true, Sensitive: true, Description: tfrestic.PasswordDesc + " Stored (sensitive) in state; prefer `password_wo`."},
+		"password":   schema.StringAttribute{Optional: true, Sensitive: true, Description: tfrestic.PasswordDesc + " Stored (sensitive) in state; prefer `password_wo`."},
 		"password_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
 			Description: tfrestic.PasswordDesc + " Write-only: never stored. Change `password_wo_version` when it changes.",
 			Validators:  []validator.String{stringvalidator.AlsoRequires(path.MatchRoot("password_wo_version"))}},

@@ -197,8 +197,8 @@ resource "homelab_restic_repo" "usb_wo" {
 					// The disk is unplugged: the mountpoint is an empty
 					// directory. Refresh fails and says what to check; apply
 					// never gets to run restic init there.
-					PreConfig:   umount,
-					Config:      config,
+					PreConfig: umount,
+					Config:    config,
 					ExpectError: regexp.MustCompile(errorRe("Unable to read restic repository "+repoPath, id, "state was kept", "mounted").String() +
 						".*" + errorRe("Unable to read restic repository "+repoPath, id, "state was kept").String()[len("(?s)"):]),
 				}, {
