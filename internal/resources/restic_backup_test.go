@@ -270,7 +270,7 @@ echo "no lock taken" >&2; exit 1`, repo, pwFile, secs, resticPath))
 		return acctest.VMRun(t, vm, "systemctl start "+unit+".service 2>&1 || true; systemctl show -p Result -p ExecMainStatus "+unit+".service")
 	}
 	release := func() {
-		acctest.VMRun(t, vm, fmt.Sprintf(`pkill -f 'key passwd' || true; sleep 1
+		acctest.VMRun(t, vm, fmt.Sprintf(`pkill -f '[k]ey passwd' || true; sleep 1
 RESTIC_REPOSITORY=%s RESTIC_PASSWORD_FILE=%s /usr/local/bin/restic unlock -q`, repo, pwFile))
 	}
 	addr := "homelab_restic_backup.locked"
