@@ -92,8 +92,11 @@ check "backup_fresh" {
 `, ssh)
 	}
 	// One firing, soon: the timer runs the backup once on its own, and no
-	// second run races the steps that read its result.
-	once := time.Now().Add(45*time.Second).UTC().Format("2006-01-02 15:04:05") + " UTC"
+	// second run races the steps that read its result. The first apply
+	// (init, check, units) must finish before it: on the emulated VM under
+	// load it has taken over a minute, and a timer started after its only
+	// time never fires.
+	once := time.Now().Add(150*time.Second).UTC().Format("2006-01-02 15:04:05") + " UTC"
 	unit := "homelab-restic-data"
 	waitFired := func() {
 		deadline := time.Now().Add(3 * time.Minute)
