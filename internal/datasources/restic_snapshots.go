@@ -140,7 +140,7 @@ wait:
 		snaps, err = c.Snapshots(ctx, f)
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Unable to list snapshots of restic repository "+repo, tfrestic.Explain(err, repo))
+		resp.Diagnostics.AddError("Unable to list snapshots of restic repository "+restic.RedactRepository(repo), tfrestic.Explain(err, repo))
 		return
 	}
 	vals := make([]attr.Value, len(snaps))

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -28,6 +29,7 @@ import (
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/systemd"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfrestic"
 )
@@ -75,6 +77,8 @@ type ResticBackupModel struct {
 	CheckSchedule     types.String    `tfsdk:"check_schedule"`
 	Keep              *ResticKeepSpec `tfsdk:"keep"`
 	Prune             types.Bool      `tfsdk:"prune"`
+	RetryLock         types.String    `tfsdk:"retry_lock"`
+	ResticVersion     types.String    `tfsdk:"restic_version"`
 	RunNow            types.Bool      `tfsdk:"run_now"`
 	UnitName          types.String    `tfsdk:"unit_name"`
 	Units             types.Map       `tfsdk:"units"`
@@ -97,6 +101,7 @@ type ResticKeepSpec struct {
 
 var (
 	backupNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+	retryLockRe  = regexp.MustCompile(`^(0|([0-9]+(\.[0-9]+)?(ms|s|m|h))+)$`)
 	withinRe     = regexp.MustCompile(`^(\d+y)?(\d+m)?(\d+d)?(\d+h)?$`)
 )
 
@@ -137,7 +142,13 @@ func (r *ResticBackup) Schema(ctx context.Context, _ resource.SchemaRequest, res
 	attrs["units"] = schema.MapAttribute{Computed: true, ElementType: types.StringType,
 		Description: "The installed unit files, path to `sha256:` of the content, as found on the host: a unit edited or removed out of band shows as a change in the plan."}
 	attrs["last_run"] = schema.StringAttribute{Computed: true, Description: "When the backup last ran (RFC 3339); null if never."}
-	attrs["last_result"] = schema.StringAttribute{Computed: true, Description: "Result of the last run: `success`, `failed: ...`; null if never."}
+	attrs["retry_lock"] = schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("10m"),
+		Description: "How long each scheduled restic command waits for a lock held by another restic process (a refresh, a backup or prune still running) before it fails: restic's `--retry-lock`, " +
+			"a duration such as `30s`, `10m` or `1h`; `0` fails at once. Used when the host's restic supports it (0.16 and later, see `restic_version`); older restic fails at once on a lock."}
+	attrs["restic_version"] = schema.StringAttribute{Computed: true,
+		Description: "Version of restic (`restic_path`) on the host, read when the units are written and on refresh; it decides whether the units pass `--retry-lock`. A restic upgraded on the host shows as a change of the units."}
+	attrs["last_result"] = schema.StringAttribute{Computed: true, Description: "Result of the last run: `success`, `running`, or `failed: RESULT/STATUS: MESSAGE`, where RESULT is systemd's (`exit-code`, `signal`, `timeout`, ...), " +
+		"STATUS the exit status of the command that failed (restic 0.17 and later: 1 fatal error, 3 some files could not be read, 10 no repository, 11 locked, 12 wrong password) and MESSAGE restic's error message from that run's journal; null if never."}
 	attrs["next_run"] = schema.StringAttribute{Computed: true, Description: "When the timer fires next (RFC 3339)."}
 	resp.Schema = schema.Schema{
 		Description: "A scheduled restic backup on a host: a systemd service and timer (and a root-only environment file holding the repository password), " +
@@ -182,7 +193,7 @@ func listStrings(ctx context.Context, l types.List, diags *diag.Diagnostics) []s
 // unknown values.
 func (m *ResticBackupModel) units(ctx context.Context, password string) (main systemd.Unit, check *systemd.Unit, known bool, diags diag.Diagnostics) {
 	for _, v := range []attr.Value{m.Repository, m.Paths, m.Exclude, m.Tags, m.Schedule, m.CheckSchedule, m.ResticPath, m.Options,
-		m.Environment, m.Password, m.PasswordFile, m.Prune, m.Name} {
+		m.Environment, m.Password, m.PasswordFile, m.Prune, m.Name, m.RetryLock, m.ResticVersion} {
 		if v.IsUnknown() {
 			return main, nil, false, nil
 		}
@@ -210,6 +221,11 @@ func (m *ResticBackupModel) units(ctx context.Context, password string) (main sy
 	sort.Strings(keys)
 	for _, k := range keys {
 		opts = append(opts, "-o", k+"="+repo.Options[k])
+	}
+	// Wait for a lock held by another restic (a refresh, another run)
+	// instead of failing with exit 11, where the host's restic can.
+	if rl := m.RetryLock.ValueString(); rl != "" && rl != "0" && restic.SupportsRetryLock(m.ResticVersion.ValueString()) {
+		opts = append(opts, "--retry-lock", rl)
 	}
 	backup := append([]string{bin, "backup"}, opts...)
 	for _, t := range listStrings(ctx, m.Tags, &diags) {
@@ -283,10 +299,19 @@ func (r *ResticBackup) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 	if req.Plan.Raw.IsNull() {
 		return
 	}
-	var plan ResticBackupModel
+	var plan, state ResticBackupModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if !req.State.Raw.IsNull() {
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	}
 	if resp.Diagnostics.HasError() {
 		return
+	}
+	// The units depend on the host's restic version, which Read records:
+	// known while restic is the same program on the same host.
+	plan.ResticVersion = types.StringUnknown()
+	if !req.State.Raw.IsNull() && plan.ResticPath.Equal(state.ResticPath) && sameSSHHost(plan.SSH, state.SSH) {
+		plan.ResticVersion = state.ResticVersion
 	}
 	main, check, known, diags := plan.units(ctx, "")
 	resp.Diagnostics.Append(diags...)
@@ -301,13 +326,19 @@ func (r *ResticBackup) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 		plan.Units = hashMap(h)
 	}
 	if !req.State.Raw.IsNull() {
-		var state ResticBackupModel
-		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 		if plan.Units.Equal(state.Units) && !plan.RunNow.ValueBool() {
 			plan.LastRun, plan.LastResult, plan.NextRun = state.LastRun, state.LastResult, state.NextRun
 		}
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// sameSSHHost reports whether two ssh blocks reach the same host and port.
+func sameSSHHost(a, b *hostconn.SSHModel) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Host.Equal(b.Host) && a.Port.Equal(b.Port)
 }
 
 func (r *ResticBackup) manager(m *ResticBackupModel) (systemd.Manager, diag.Diagnostics) {
@@ -353,9 +384,44 @@ func (r *ResticBackup) refresh(ctx context.Context, mgr systemd.Manager, m *Rest
 	m.LastRun, m.NextRun = rfc3339(st.LastRun), rfc3339(st.NextRun)
 	m.LastResult = types.StringNull()
 	if st.LastResult != "" {
-		m.LastResult = types.StringValue(st.LastResult)
+		m.LastResult = types.StringValue(lastResult(st, m.Repository.ValueString()))
 	}
+	v, err := resticVersion(ctx, mgr, m)
+	if err != nil {
+		return false, err
+	}
+	m.ResticVersion = v
 	return false, nil
+}
+
+// lastResult is systemd's result of the latest run, followed for a failed
+// run by restic's error message from that run's output.
+func lastResult(st systemd.State, repository string) string {
+	if !strings.HasPrefix(st.LastResult, "failed") || st.LastOutput == "" {
+		return st.LastResult
+	}
+	msg := restic.RunFailureMessage(st.LastOutput)
+	if repository != "" {
+		// restic masks URL passwords itself; this covers other spellings.
+		msg = strings.ReplaceAll(msg, repository, restic.RedactRepository(repository))
+	}
+	return st.LastResult + ": " + msg
+}
+
+// resticVersion reads the version of the restic the units run; a restic
+// that is not installed gives null (the units are written without
+// --retry-lock, and a run fails saying so).
+func resticVersion(ctx context.Context, mgr systemd.Manager, m *ResticBackupModel) (types.String, error) {
+	c := &restic.Client{Runner: mgr.Runner, Repo: restic.Repo{ResticPath: m.ResticPath.ValueString()}}
+	v, err := c.Version(ctx)
+	switch {
+	case restic.IsNotInstalled(err):
+		logging.Warn(ctx, "restic is not installed on the host", map[string]any{"restic_path": m.ResticPath.ValueString()})
+		return types.StringNull(), nil
+	case err != nil:
+		return types.StringNull(), fmt.Errorf("reading the restic version: %w", err)
+	}
+	return types.StringValue(v), nil
 }
 
 func (r *ResticBackup) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -395,6 +461,12 @@ func (r *ResticBackup) write(ctx context.Context, plan, config planGetter, prior
 		return
 	}
 	pw := cfg.PasswordWO.ValueString()
+	v, err := resticVersion(ctx, mgr, &m)
+	if err != nil {
+		diags.AddError(summary, explain(err))
+		return
+	}
+	m.ResticVersion = v
 	main, check, _, ud := m.units(ctx, pw)
 	diags.Append(ud...)
 	if diags.HasError() {

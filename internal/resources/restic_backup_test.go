@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -92,8 +93,11 @@ check "backup_fresh" {
 `, ssh)
 	}
 	// One firing, soon: the timer runs the backup once on its own, and no
-	// second run races the steps that read its result.
-	once := time.Now().Add(45*time.Second).UTC().Format("2006-01-02 15:04:05") + " UTC"
+	// second run races the steps that read its result. The first apply
+	// (init, check, units) must finish before it: on the emulated VM under
+	// load it has taken over a minute, and a timer started after its only
+	// time never fires.
+	once := time.Now().Add(150*time.Second).UTC().Format("2006-01-02 15:04:05") + " UTC"
 	unit := "homelab-restic-data"
 	waitFired := func() {
 		deadline := time.Now().Add(3 * time.Minute)
@@ -207,4 +211,161 @@ check "backup_fresh" {
 	if len(leaks) > 0 {
 		t.Fatalf("the TF_LOG=trace output holds the repository password in %d lines, e.g.:\n%s", len(leaks), strings.Join(leaks[:min(3, len(leaks))], "\n"))
 	}
+}
+
+// TestAccResticBackup_lockedRepository (issue 12, item 9) on the VM's
+// systemd: a scheduled backup + forget --prune meets a lock held by
+// another restic (a refresh, a long prune). With restic 0.18 the units pass
+// --retry-lock, so a run that starts while the lock is held waits for it
+// and succeeds; a lock held longer than retry_lock, and Debian's 0.14
+// (no --retry-lock), fail the run, and last_result carries restic's exit
+// status and its own message. The backed-up data restores byte for byte.
+func TestAccResticBackup_lockedRepository(t *testing.T) {
+	vm := acctest.ZFSVM(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	bin, err := testbed.EnsureRestic(ctx, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acctest.VMUpload(t, vm, bin, "/usr/local/bin/restic", 0o755)
+	const (
+		repo   = "/var/backups/restic-lock"
+		pwFile = "/etc/homelab/lock-test.pass"
+		unit   = "homelab-restic-locked"
+	)
+	pw := secret(t)
+	acctest.VMRun(t, vm, fmt.Sprintf(`set -e
+rm -rf %[1]s /srv/lockdata /tmp/lock-restore
+mkdir -p /srv/lockdata /etc/homelab
+head -c 300000 /dev/urandom > /srv/lockdata/photo.jpg
+echo 'family photos' > /srv/lockdata/notes.txt
+umask 077; printf '%%s' %[3]s > %[2]s
+RESTIC_REPOSITORY=%[1]s RESTIC_PASSWORD_FILE=%[2]s /usr/local/bin/restic init -q`, repo, pwFile, pw))
+	config := func(resticPath, extra string) string {
+		return acctest.VMProvider(vm) + fmt.Sprintf(`
+resource "homelab_restic_backup" "locked" {
+  name          = "locked"
+  repository    = %q
+  password_file = %q
+  restic_path   = %q
+  paths         = ["/srv/lockdata"]
+  schedule      = "*-01-01 00:00:00"
+  keep {
+    last = 5
+  }
+  prune = true
+  %s
+  %s
+}
+`, repo, pwFile, resticPath, extra, acctest.VMSSH(vm))
+	}
+	// holdLock makes a real restic hold the repository's exclusive lock for
+	// secs seconds: `key passwd` takes it, then waits for the new password
+	// on a stdin that stays open until sleep ends.
+	holdLock := func(resticPath string, secs int) {
+		acctest.VMRun(t, vm, fmt.Sprintf(`export RESTIC_REPOSITORY=%s RESTIC_PASSWORD_FILE=%s
+setsid sh -c 'sleep %d | %s key passwd' >/dev/null 2>&1 < /dev/null &
+for i in $(seq 100); do [ -n "$(ls %[1]s/locks 2>/dev/null)" ] && exit 0; sleep 0.2; done
+echo "no lock taken" >&2; exit 1`, repo, pwFile, secs, resticPath))
+	}
+	// run starts the service as the timer would and waits for its end.
+	run := func() string {
+		return acctest.VMRun(t, vm, "systemctl start "+unit+".service 2>&1 || true; systemctl show -p Result -p ExecMainStatus "+unit+".service")
+	}
+	release := func() {
+		acctest.VMRun(t, vm, fmt.Sprintf(`pkill -f '[k]ey passwd' || true; sleep 1
+RESTIC_REPOSITORY=%s RESTIC_PASSWORD_FILE=%s /usr/local/bin/restic unlock -q`, repo, pwFile))
+	}
+	addr := "homelab_restic_backup.locked"
+	acctest.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			out := acctest.VMRun(t, vm, "ls /etc/systemd/system/"+unit+".service 2>&1 || true; ls "+repo+"/config")
+			if !strings.Contains(out, "No such file") {
+				return fmt.Errorf("units left after destroy:\n%s", out)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{{
+			Config: config("/usr/local/bin/restic", ""),
+		}, {
+			// A run that starts while another restic holds the lock for 20 s
+			// waits for it instead of failing.
+			PreConfig: func() {
+				holdLock("/usr/local/bin/restic", 20)
+				if out := run(); !strings.Contains(out, "Result=success") {
+					t.Fatalf("the run did not wait for the lock:\n%s\njournal:\n%s", out,
+						acctest.VMRun(t, vm, "journalctl -u "+unit+".service -n 12 --no-pager -o cat || true"))
+				}
+			},
+			Config: config("/usr/local/bin/restic", ""),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("last_result"), knownvalue.StringExact("success")),
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("restic_version"), knownvalue.StringExact(testbed.ResticVersion)),
+			},
+			Check: func(*terraform.State) error {
+				if out := acctest.VMRun(t, vm, "grep -c -- '--retry-lock 10m' /etc/systemd/system/"+unit+".service || true"); out != "2" {
+					return fmt.Errorf("backup and forget should both pass --retry-lock 10m (found on %s lines)", out)
+				}
+				return nil
+			},
+		}, {
+			// A lock held longer than retry_lock: restic gives up with its
+			// exit status 11, and last_result says why.
+			Config: config("/usr/local/bin/restic", `retry_lock = "3s"`),
+			Check: func(*terraform.State) error {
+				if out := acctest.VMRun(t, vm, "grep -c -- '--retry-lock 3s' /etc/systemd/system/"+unit+".service || true"); out != "2" {
+					return fmt.Errorf("the units were not rewritten with --retry-lock 3s (%s lines)", out)
+				}
+				holdLock("/usr/local/bin/restic", 60)
+				run()
+				return nil
+			},
+		}, {
+			Config: config("/usr/local/bin/restic", `retry_lock = "3s"`),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("last_result"), knownvalue.StringRegexp(regexp.MustCompile(
+					`^failed: exit-code/11: unable to create lock in backend: repository is already locked exclusively by PID \d+`))),
+			},
+		}, {
+			// Debian's restic 0.14 has no --retry-lock: the units are
+			// written without it, and its failure (exit 1) is explained too.
+			PreConfig: release,
+			Config:    config("/usr/bin/restic", ""),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("restic_version"), knownvalue.StringRegexp(regexp.MustCompile(`^0\.14\.`))),
+			},
+			Check: func(*terraform.State) error {
+				if out := acctest.VMRun(t, vm, "grep -c -- '--retry-lock' /etc/systemd/system/"+unit+".service || true"); out != "0" {
+					return fmt.Errorf("restic 0.14 cannot take --retry-lock, the unit has it on %s lines", out)
+				}
+				holdLock("/usr/bin/restic", 60)
+				run()
+				return nil
+			},
+		}, {
+			Config: config("/usr/bin/restic", ""),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("last_result"), knownvalue.StringRegexp(regexp.MustCompile(
+					`^failed: exit-code/1: unable to create lock in backend: repository is already locked exclusively by PID \d+.*unlock`))),
+			},
+			Check: func(*terraform.State) error {
+				release()
+				// The data is intact: the repository checks clean and the
+				// snapshot restores byte for byte.
+				out := acctest.VMRun(t, vm, fmt.Sprintf(`set -e
+export RESTIC_REPOSITORY=%s RESTIC_PASSWORD_FILE=%s
+/usr/local/bin/restic check -q
+/usr/local/bin/restic restore latest -q --target /tmp/lock-restore
+cd /srv/lockdata && sha256sum photo.jpg notes.txt > /tmp/lock-sums
+cd /tmp/lock-restore/srv/lockdata && sha256sum -c /tmp/lock-sums`, repo, pwFile))
+				if strings.Count(out, ": OK") != 2 {
+					return fmt.Errorf("restored data differs:\n%s", out)
+				}
+				return nil
+			},
+		}},
+	})
 }

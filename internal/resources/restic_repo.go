@@ -33,6 +33,7 @@ var (
 	_ resource.Resource                     = (*ResticRepo)(nil)
 	_ resource.ResourceWithConfigure        = (*ResticRepo)(nil)
 	_ resource.ResourceWithConfigValidators = (*ResticRepo)(nil)
+	_ resource.ResourceWithModifyPlan       = (*ResticRepo)(nil)
 )
 
 // Default timeouts of homelab_restic_repo: create may run a check that
@@ -93,9 +94,9 @@ func optionalSSHBlock(desc string) schema.SingleNestedBlock {
 // reached, shared by the repository and backup resources.
 func resticAccessAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
-		"repository": schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc,
-			PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
-		"password": schema.StringAttribute{Optional: true, Sensitive: true, Description: tfrestic.PasswordDesc + " Stored (sensitive) in state; prefer `password_wo`."},
+		// Each resource sets its own plan behaviour for repository.
+		"repository": schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc},
+		"password":   schema.StringAttribute{Optional: true, Sensitive: true, Description: tfrestic.PasswordDesc + " Stored (sensitive) in state; prefer `password_wo`."},
 		"password_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
 			Description: tfrestic.PasswordDesc + " Write-only: never stored. Change `password_wo_version` when it changes.",
 			Validators:  []validator.String{stringvalidator.AlsoRequires(path.MatchRoot("password_wo_version"))}},
@@ -109,6 +110,11 @@ func resticAccessAttributes() map[string]schema.Attribute {
 
 func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	attrs := resticAccessAttributes()
+	// Replacement is decided in ModifyPlan: another spelling of the same
+	// place is not a change, and a replacement never deletes data.
+	attrs["repository"] = schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc +
+		" Spellings that restic opens as the same repository (`/srv/r`, `local:/srv/r`, `/srv/r/`; `sftp:host:/p` and `sftp://host//p`; a `rest:` URL with or without its trailing slash) are the same place: changing one into another only updates the state. " +
+		"Another place replaces the resource; that is refused while the state has `destroy_data = true` (see `destroy_data`)."}
 	computed := func(desc string) schema.StringAttribute {
 		return schema.StringAttribute{Computed: true, Description: desc, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
 	}
@@ -119,14 +125,17 @@ func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 	attrs["snapshot_count"] = schema.Int64Attribute{Computed: true,
 		Description: "Number of snapshots in the repository when it was last read (listing them takes restic's shared lock, so a repository locked by a running prune is reported as locked)."}
 	attrs["destroy_data"] = schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
-		Description: "On destroy, delete the repository's data too: only a local path on the host restic runs on, or an `sftp:` repository (removed through the sftp subsystem with the ssh command restic uses, `sftp.command` included; needs OpenSSH's `sftp` client on that host), after checking it is a restic repository. Other backends are refused. By default destroy only forgets the repository."}
+		Description: "On destroy, delete the repository's data too: only a local path on the host restic runs on, or an `sftp:` repository (removed through the sftp subsystem with the ssh command restic uses, `sftp.command` included; needs OpenSSH's `sftp` client on that host), after checking it is a restic repository. Other backends are refused. By default destroy only forgets the repository. " +
+			"A replacement never deletes data: while the state has `destroy_data = true`, a change of `repository` to another place is refused at plan time; set `destroy_data = false` and apply first, then the old repository is only forgotten."}
 	attrs["check_on_refresh"] = schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 		Description: "Run the `check` on every refresh too, not only on create."}
 	attrs["check_result"] = schema.StringAttribute{Computed: true,
 		Description: "Result of the last `restic check`: `ok`, or `errors: ...` with restic's summary; null when no check ran."}
 	resp.Schema = schema.Schema{
 		Description: "A restic repository. Create adopts a repository that already opens with the password and runs `restic init` only when restic reports that none exists; " +
-			"a repository that exists with another password is an error, never re-initialized. Destroy forgets it unless `destroy_data` is set.",
+			"a repository that exists with another password is an error, never re-initialized. A repository that this resource has read before and that restic no longer finds " +
+			"(an unmounted USB disk or NFS share, a missing bucket) is an error that keeps the state: it is never initialized again by itself; remove it from the state " +
+			"(`terraform state rm`) to create a new one there. Destroy forgets it unless `destroy_data` is set.",
 		Attributes: attrs,
 		Blocks: map[string]schema.Block{
 			"ssh": optionalSSHBlock(tfrestic.SSHDesc),
@@ -235,14 +244,19 @@ func (r *ResticRepo) write(ctx context.Context, plan planGetter, config planGett
 		return
 	}
 	repo := m.Repository.ValueString()
-	summary := fmt.Sprintf("Unable to %s restic repository %s", action, repo)
+	summary := fmt.Sprintf("Unable to %s restic repository %s", action, restic.RedactRepository(repo))
+	if prior != nil && !restic.SameLocation(prior.Repository.ValueString(), repo) {
+		// ModifyPlan plans a replacement for another place; never reached.
+		diags.AddAttributeError(path.Root("repository"), summary, "The repository moved to another place without a replacement; nothing was changed.")
+		return
+	}
 	if prior == nil {
 		_, err := c.Config(ctx)
 		switch {
 		case err == nil:
-			logging.Info(ctx, "adopting the existing restic repository: it opens with the given password", map[string]any{"repository": repo})
+			logging.Info(ctx, "adopting the existing restic repository: it opens with the given password", map[string]any{"repository": restic.RedactRepository(repo)})
 		case restic.IsNotExist(err):
-			logging.Info(ctx, "no repository there: initializing it", map[string]any{"repository": repo})
+			logging.Info(ctx, "no repository there: initializing it", map[string]any{"repository": restic.RedactRepository(repo)})
 			if _, err := c.Init(ctx); err != nil {
 				diags.AddError(summary, tfrestic.Explain(err, repo))
 				return
@@ -257,12 +271,16 @@ func (r *ResticRepo) write(ctx context.Context, plan planGetter, config planGett
 		m.CheckResult = prior.CheckResult
 	}
 	if err := r.inspect(ctx, c, &m, runCheck); err != nil {
+		if prior != nil && restic.IsNotExist(err) {
+			diags.AddError(summary, missingRepository(err, repo, c.Runner.String(), prior.RepositoryID.ValueString()))
+			return
+		}
 		diags.AddError(summary, tfrestic.Explain(err, repo))
 		return
 	}
 	if prior != nil && !m.RepositoryID.Equal(prior.RepositoryID) {
 		diags.AddError(summary, fmt.Sprintf("The repository at %s now has ID %s, not %s: it is a different repository. "+
-			"Remove it from the state (terraform state rm) and import or create it again if that is intended.", repo, m.RepositoryID.ValueString(), prior.RepositoryID.ValueString()))
+			"Remove it from the state (terraform state rm) and import or create it again if that is intended.", restic.RedactRepository(repo), m.RepositoryID.ValueString(), prior.RepositoryID.ValueString()))
 		return
 	}
 	diags.Append(state.Set(ctx, &m)...)
@@ -277,6 +295,7 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 	ctx, cancel := context.WithTimeout(ctx, resticRepoReadTimeout)
 	defer cancel()
 	repo := m.Repository.ValueString()
+	summary := "Unable to read restic repository " + restic.RedactRepository(repo)
 	writeOnly := m.Password.IsNull() && m.PasswordFile.IsNull()
 	probe := ""
 	if writeOnly {
@@ -287,32 +306,88 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 	if diags.HasError() {
 		return
 	}
+	// missing handles restic's definite "no repository there".
+	missing := func(err error) {
+		if id := m.RepositoryID.ValueString(); id != "" {
+			resp.Diagnostics.AddError(summary, missingRepository(err, repo, c.Runner.String(), id))
+			return
+		}
+		// Nothing was ever read there (an import of a place that holds no
+		// repository): there is nothing to keep.
+		logging.Warn(ctx, "no restic repository there and none recorded, removing it from state", map[string]any{"repository": restic.RedactRepository(repo)})
+		resp.State.RemoveResource(ctx)
+	}
 	if writeOnly {
 		// Without the password only existence can be read: restic tells
 		// "no repository" (gone) from "wrong password" (still there).
 		_, err := c.Config(ctx)
 		switch {
 		case restic.IsNotExist(err):
-			logging.Warn(ctx, "restic repository no longer exists, removing it from state", map[string]any{"repository": repo})
-			resp.State.RemoveResource(ctx)
+			missing(err)
 		case err == nil || restic.IsWrongPassword(err):
 			resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 		default:
-			resp.Diagnostics.AddError("Unable to read restic repository "+repo, tfrestic.Explain(err, repo))
+			resp.Diagnostics.AddError(summary, tfrestic.Explain(err, repo))
 		}
 		return
 	}
 	err := r.inspect(ctx, c, &m, m.CheckOnRefresh.ValueBool())
 	switch {
 	case restic.IsNotExist(err):
-		logging.Warn(ctx, "restic repository no longer exists, removing it from state", map[string]any{"repository": repo})
-		resp.State.RemoveResource(ctx)
+		missing(err)
 		return
 	case err != nil:
-		resp.Diagnostics.AddError("Unable to read restic repository "+repo, tfrestic.Explain(err, repo))
+		resp.Diagnostics.AddError(summary, tfrestic.Explain(err, repo))
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// missingRepository explains a repository that was read before (it has the
+// recorded ID) and that restic no longer finds.
+func missingRepository(err error, repo, host, id string) string {
+	return fmt.Sprintf("restic finds no repository at %s (restic runs on %s), but this resource read repository %s there before: it existed and is now missing. "+
+		"The state was kept and nothing was initialized.\n\n"+
+		"Check what holds it: that the disk or share is mounted (a USB disk, an NFS or SMB mount: an unmounted mountpoint is an empty directory), "+
+		"that the path is spelled as before, that the sftp or rest server serves the same directory, that the bucket exists and the credentials reach it. "+
+		"Once it is back, the next plan finds it again.\n\n"+
+		"If it is really gone and a new, empty repository should be created there, remove this resource from the state (terraform state rm) and apply again.\n\n"+
+		"restic said: %v", restic.RedactRepository(repo), host, id, err)
+}
+
+// ModifyPlan decides replacement: a change of repository to another place
+// replaces the resource (another spelling of the same place is an update
+// of the state only), and such a replacement is refused while the state
+// has destroy_data = true, because Delete cannot tell a replacement from a
+// destroy and would delete the old repository's snapshots.
+func (r *ResticRepo) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
+		return
+	}
+	var before, after types.String
+	var destroyData types.Bool
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("repository"), &before)...)
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("destroy_data"), &destroyData)...)
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("repository"), &after)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if after.IsUnknown() || !restic.SameLocation(before.ValueString(), after.ValueString()) {
+		if destroyData.ValueBool() {
+			to := "a value known only after apply"
+			if !after.IsUnknown() {
+				to = restic.RedactRepository(after.ValueString())
+			}
+			resp.Diagnostics.AddAttributeError(path.Root("repository"), "Unable to plan restic repository "+restic.RedactRepository(before.ValueString()),
+				fmt.Sprintf("Changing repository from %s to %s replaces this resource, and its state has destroy_data = true: "+
+					"the replacement would delete every snapshot of the repository at %s. A replacement never deletes data, so nothing was planned.\n\n"+
+					"To move to the other repository, first set destroy_data = false and apply, then change repository: the old repository is then only forgotten, its data stays. "+
+					"To delete the old repository's data, destroy this resource explicitly while destroy_data = true.",
+					restic.RedactRepository(before.ValueString()), to, restic.RedactRepository(before.ValueString())))
+			return
+		}
+		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("repository"))
+	}
 }
 
 func (r *ResticRepo) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -332,7 +407,7 @@ func (r *ResticRepo) Delete(ctx context.Context, req resource.DeleteRequest, res
 	}
 	repo := m.Repository.ValueString()
 	if err := c.RemoveRepository(ctx); err != nil {
-		resp.Diagnostics.AddError("Unable to delete restic repository "+repo,
+		resp.Diagnostics.AddError("Unable to delete restic repository "+restic.RedactRepository(repo),
 			err.Error()+"\n\nOnly a local path on the host restic runs on or an sftp repository is deleted, after checking it is a restic repository. Set destroy_data = false to only forget it.")
 	}
 }

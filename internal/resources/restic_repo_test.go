@@ -71,7 +71,8 @@ resource "homelab_restic_repo" %q {
 
 // TestAccResticRepo_localLifecycle, for restic 0.18 and Debian's 0.14:
 // init, adopt, wrong password refused without re-init, locked repository
-// is an error that keeps state, deleted out of band leaves state.
+// is an error that keeps state, a repository gone out of band is an error
+// that keeps state (never re-initialized) until it is back.
 func TestAccResticRepo_localLifecycle(t *testing.T) {
 	for version, bin := range resticBinaries(t) {
 		t.Run(version, func(t *testing.T) {
@@ -151,15 +152,34 @@ func TestAccResticRepo_localLifecycle(t *testing.T) {
 					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 						plancheck.ExpectEmptyPlan()}},
 				}, {
-					// Deleted out of band: gone from state, planned again.
+					// Gone out of band (moved away): an error that keeps the
+					// state, never a new repository initialized in its place.
 					PreConfig: func() {
-						if err := os.RemoveAll(main); err != nil {
+						if err := os.Rename(main, main+".away"); err != nil {
+							t.Fatal(err)
+						}
+					},
+					Config:      base + resticRepoConfig("existing", bin, existing, pw, ""),
+					ExpectError: errorRe("Unable to read restic repository "+main, "existed and is now missing", "The state was kept"),
+				}, {
+					// Back in place: the same repository, nothing to do.
+					PreConfig: func() {
+						if _, err := os.Stat(main); !os.IsNotExist(err) {
+							t.Fatalf("something was created at %s while the repository was away: %v", main, err)
+						}
+						if err := os.Rename(main+".away", main); err != nil {
 							t.Fatal(err)
 						}
 					},
 					Config: base + resticRepoConfig("existing", bin, existing, pw, ""),
 					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-						plancheck.ExpectResourceAction(addr, plancheck.ResourceActionCreate)}},
+						plancheck.ExpectEmptyPlan()}},
+					Check: func(*terraform.State) error {
+						if id, err := repoID(t, bin, restic.Repo{Repository: main, Password: pw}); err != nil || id != mainID {
+							return fmt.Errorf("repository at %s: id %q (was %q), %v", main, id, mainID, err)
+						}
+						return nil
+					},
 				}, {
 					Config: base + resticRepoConfig("existing", bin, existing, pw, ""),
 					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{

@@ -14,6 +14,9 @@ import (
 // journalTailLines bounds the journal quoted in a RunError.
 const journalTailLines = 30
 
+// outputTailLines bounds State.LastOutput.
+const outputTailLines = 20
+
 // State is a unit as installed on a host.
 type State struct {
 	// Exists reports that at least one of the three files is present.
@@ -32,6 +35,11 @@ type State struct {
 	// from and what survives a reboot.
 	LastRun    time.Time
 	LastResult string
+	// LastOutput is, when the latest run failed, the last lines its
+	// commands wrote (stdout and stderr, from the journal of that
+	// invocation, without systemd's own messages); "" otherwise, and when
+	// the journal no longer has them.
+	LastOutput string
 	// Running reports a run in progress (LastResult "running").
 	Running bool
 	// NextRun is when the timer fires next; zero when it is not active,
@@ -273,7 +281,26 @@ func (m Manager) Read(ctx context.Context, name string) (State, error) {
 	}
 	st.TimerEnabled, st.TimerActive = s.TimerEnabled, s.TimerActive
 	st.LastRun, st.LastResult, st.Running, st.NextRun = s.LastRun, s.LastResult, s.Running, s.NextRun
+	if id := svc["InvocationID"]; strings.HasPrefix(st.LastResult, "failed") && id != "" {
+		out, err := m.invocationOutput(ctx, id, outputTailLines)
+		if err != nil {
+			return State{}, fmt.Errorf("reading the journal of unit %s on %s: %w", name, m.Runner.String(), err)
+		}
+		st.LastOutput = out
+	}
 	return st, nil
+}
+
+// invocationOutput returns the last n lines that the processes of one
+// invocation of a unit wrote to the journal (_SYSTEMD_INVOCATION_ID is set
+// on the records of the unit's processes, not on systemd's own).
+func (m Manager) invocationOutput(ctx context.Context, id string, n int) (string, error) {
+	res, err := m.Runner.Run(ctx, remote.Command("journalctl", "--no-pager", "--quiet", "-o", "cat",
+		"-n", fmt.Sprint(n), "_SYSTEMD_INVOCATION_ID="+id))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(res.Stdout)), nil
 }
 
 // showCommand is systemctl show of the unit pair; unixTime selects

@@ -272,3 +272,42 @@ func TestInstallIdempotentFake(t *testing.T) {
 		t.Fatalf("the calendar was not checked: %q", f.cmds)
 	}
 }
+
+// Read of a failed run carries what its commands wrote, from the journal
+// of that invocation only.
+func TestReadFailedOutput(t *testing.T) {
+	f := &fakeRunner{files: map[string]string{ServicePath("homelab-test-sched-fail"): "S"}}
+	f.run = func(cmd remote.Cmd) (remote.Result, error) {
+		switch cmd.Args[0] {
+		case "env":
+			return remote.Result{Stdout: fixture(t, "show-failed.txt")}, nil
+		case "journalctl":
+			return remote.Result{Stdout: []byte("unable to create lock in backend: repository is already locked\n")}, nil
+		}
+		t.Fatalf("unexpected command %q", cmd.String())
+		return remote.Result{}, nil
+	}
+	st, err := Manager{Runner: f}.Read(context.Background(), "homelab-test-sched-fail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastResult != "failed: exit-code/1" || st.LastOutput != "unable to create lock in backend: repository is already locked" {
+		t.Fatalf("%+v", st)
+	}
+	units, _ := parseShow(fixture(t, "show-failed.txt"))
+	if last := f.cmds[len(f.cmds)-1]; !strings.Contains(last, "_SYSTEMD_INVOCATION_ID="+units[0]["InvocationID"]) || !strings.Contains(last, "-o cat") {
+		t.Fatalf("journalctl %q does not select the invocation's own output", last)
+	}
+
+	// A successful run reads no journal.
+	f.cmds = nil
+	f.run = func(cmd remote.Cmd) (remote.Result, error) {
+		if cmd.Args[0] != "env" {
+			t.Fatalf("unexpected command %q", cmd.String())
+		}
+		return remote.Result{Stdout: fixture(t, "show-success.txt")}, nil
+	}
+	if st, err := (Manager{Runner: f}).Read(context.Background(), "homelab-test-sched"); err != nil || st.LastOutput != "" {
+		t.Fatalf("%+v, %v", st, err)
+	}
+}

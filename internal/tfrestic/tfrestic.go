@@ -96,8 +96,10 @@ func Mask(ctx context.Context, r restic.Repo) context.Context {
 	return providerdata.MaskSecrets(ctx, secrets...)
 }
 
-// Explain adds what the user can do to a restic error.
+// Explain adds what the user can do to a restic error. The repository is
+// quoted with any URL password masked (RedactRepository).
 func Explain(err error, repository string) string {
+	repository = restic.RedactRepository(repository)
 	switch {
 	case restic.IsWrongPassword(err):
 		return fmt.Sprintf("%v\n\nA repository exists at %s but does not open with this password. Nothing was initialized or changed. "+
