@@ -257,9 +257,7 @@ func TestAccResticRepo_remoteBackends(t *testing.T) {
 			restName := "tf-" + strings.NewReplacer(".", "-").Replace(version)
 			restRepo, restEnv := strings.Replace(rest.RepoURL(restName), rest.User+":"+rest.Password+"@", "", 1), fmt.Sprintf(
 				"  environment = { RESTIC_REST_USERNAME = %q, RESTIC_REST_PASSWORD = %q }\n", rest.User, rest.Password)
-			if version == "debian" {
-				restRepo, restEnv = rest.RepoURL(restName), ""
-			}
+
 			config := resticRepoConfig("sftp", bin, sftpRepo, pw, fmt.Sprintf("  options = { \"sftp.command\" = %q }\n  destroy_data = true\n  check {}", sftpCmd)) +
 				resticRepoConfig("rest", bin, restRepo, pw, restEnv+"  check {}")
 			ids := func(s *terraform.State) error {

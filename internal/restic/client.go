@@ -175,7 +175,7 @@ func (c *Client) secrets(needRepo bool) ([]string, error) {
 	}
 	vars := map[string]string{}
 	if c.Repo.Repository != "" {
-		vars["RESTIC_REPOSITORY"] = c.Repo.Repository
+		vars["RESTIC_REPOSITORY"] = withRestCredentials(c.Repo.Repository, c.Repo.Env)
 	}
 	if c.Repo.Password != "" {
 		vars["RESTIC_PASSWORD"] = c.Repo.Password
@@ -573,4 +573,25 @@ func (c *Client) RemoveRepository(ctx context.Context) error {
 		return fmt.Errorf("removing repository %s on %s: %w", p, c.Runner, err)
 	}
 	return nil
+}
+
+// withRestCredentials returns a rest-server repository with the credentials
+// of RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD in its URL, when env has
+// both and the URL has none. restic reads those variables itself only from
+// 0.17 on; Debian's 0.14 needs them in the URL. The URL with credentials
+// only ever reaches restic's environment (never argv, state or logs), so the
+// repository users write, and the provider stores, carries no password on
+// any restic version.
+func withRestCredentials(repo string, env map[string]string) string {
+	user, pass := env["RESTIC_REST_USERNAME"], env["RESTIC_REST_PASSWORD"]
+	rest, ok := strings.CutPrefix(repo, "rest:")
+	if !ok || user == "" || pass == "" {
+		return repo
+	}
+	u, err := url.Parse(rest)
+	if err != nil || u.User != nil || u.Host == "" {
+		return repo
+	}
+	u.User = url.UserPassword(user, pass)
+	return "rest:" + u.String()
 }

@@ -255,3 +255,23 @@ func TestRepositoryLayout(t *testing.T) {
 		t.Errorf("removing it again: %v, want IsNotExist", err)
 	}
 }
+
+// Credentials given in the environment reach a rest-server URL for every
+// restic version (0.14 cannot read RESTIC_REST_USERNAME/PASSWORD itself),
+// only in restic's environment.
+func TestWithRestCredentials(t *testing.T) {
+	env := map[string]string{"RESTIC_REST_USERNAME": "backup", "RESTIC_REST_PASSWORD": "p@ss:w/rd"}
+	for in, want := range map[string]string{
+		"rest:http://10.0.0.5:8000/lab/":      "rest:http://backup:p%40ss%3Aw%2Frd@10.0.0.5:8000/lab/",
+		"rest:https://u:x@10.0.0.5:8000/lab/": "rest:https://u:x@10.0.0.5:8000/lab/",
+		"/srv/restic":                         "/srv/restic",
+		"sftp:nas:/srv/restic":                "sftp:nas:/srv/restic",
+	} {
+		if got := withRestCredentials(in, env); got != want {
+			t.Errorf("withRestCredentials(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := withRestCredentials("rest:http://h:8000/", map[string]string{"RESTIC_REST_USERNAME": "u"}); got != "rest:http://h:8000/" {
+		t.Errorf("a username alone changed the URL: %q", got)
+	}
+}
