@@ -12,9 +12,13 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -24,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -49,9 +54,40 @@ type Access struct {
 // Client is a dynamic Kubernetes client.
 type Client struct {
 	dyn     dynamic.Interface
+	http    *http.Client
+	base    *url.URL
 	host    string
 	timeout time.Duration
 }
+
+// ErrNotFound is a definite "this object does not exist": the API server
+// answered 404 for it and, asked again, said that it serves the object's
+// type. Only this error lets a resource drop an object from state.
+var ErrNotFound = errors.New("object not found")
+
+// ErrTypeNotServed matches a *TypeNotServedError.
+var ErrTypeNotServed = errors.New("type not served")
+
+// TypeNotServedError reports that the API server does not serve a type at
+// all: the CRD that defines it is not installed (or not established yet).
+// It says nothing about whether objects of that type would exist once the
+// CRD is back, so it is never a "not found".
+type TypeNotServedError struct {
+	GVR  schema.GroupVersionResource
+	Host string
+}
+
+func (e *TypeNotServedError) Error() string {
+	crd := e.GVR.Resource
+	if e.GVR.Group != "" {
+		crd += "." + e.GVR.Group
+	}
+	return fmt.Sprintf("the Kubernetes API at %s does not serve %s %s: its CustomResourceDefinition %s is not installed (or not established)",
+		e.Host, e.GVR.GroupVersion().String(), e.GVR.Resource, crd)
+}
+
+// Is makes errors.Is(err, ErrTypeNotServed) match.
+func (e *TypeNotServedError) Is(target error) bool { return target == ErrTypeNotServed }
 
 // NewClient builds a client from a kubeconfig.
 func NewClient(a Access) (*Client, error) {
@@ -86,7 +122,15 @@ func NewClient(a Access) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{dyn: dyn, host: rc.Host, timeout: a.Timeout}, nil
+	hc, err := rest.HTTPClientFor(rc)
+	if err != nil {
+		return nil, err
+	}
+	base, _, err := rest.DefaultServerUrlFor(rc)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{dyn: dyn, http: hc, base: base, host: rc.Host, timeout: a.Timeout}, nil
 }
 
 // Timeout is the bound of each request.
@@ -128,12 +172,81 @@ func isTimeout(ctx context.Context, err error) bool {
 // Host is the API server URL.
 func (c *Client) Host() string { return c.host }
 
-// Get returns an object; a missing object (or a missing type, when its CRD
-// is not installed) is an error matching IsNotFound.
+// Get returns an object. A 404 is checked against discovery: when the
+// type is served, the error matches ErrNotFound (and IsNotFound); when it
+// is not (its CRD is missing), it is a *TypeNotServedError, which matches
+// neither. A failed check is returned as it is, matching neither either.
 func (c *Client) Get(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, error) {
-	return bounded(ctx, c, func(ctx context.Context) (*unstructured.Unstructured, error) {
+	u, err := bounded(ctx, c, func(ctx context.Context) (*unstructured.Unstructured, error) {
 		return c.dyn.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	})
+	if err == nil || !apierrors.IsNotFound(err) {
+		return u, err
+	}
+	served, serr := bounded(ctx, c, func(ctx context.Context) (bool, error) { return c.Served(ctx, gvr) })
+	switch {
+	case serr != nil:
+		return nil, fmt.Errorf("%s %s/%s answered 404, and checking whether the API serves its type failed: %w", gvr.Resource, ns, name, serr)
+	case !served:
+		return nil, &TypeNotServedError{GVR: gvr, Host: c.host}
+	}
+	return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+}
+
+// Served reports whether the API server serves the type, asking discovery
+// (readable by every authenticated user, unlike CRDs themselves).
+func (c *Client) Served(ctx context.Context, gvr schema.GroupVersionResource) (bool, error) {
+	gv := "/apis/" + gvr.Group + "/" + gvr.Version
+	if gvr.Group == "" {
+		gv = "/api/" + gvr.Version
+	}
+	u := *c.base
+	u.Path = strings.TrimRight(u.Path, "/") + gv
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return false, fmt.Errorf("discovery of %s: %w", gv, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return false, nil // the group/version is not served at all
+	case resp.StatusCode != http.StatusOK:
+		return false, fmt.Errorf("discovery of %s: HTTP %d: %s", gv, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	var list metav1.APIResourceList
+	if err := json.Unmarshal(body, &list); err != nil {
+		return false, fmt.Errorf("discovery of %s: %w", gv, err)
+	}
+	for _, r := range list.APIResources {
+		if r.Name == gvr.Resource {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// ClusterID is the UID of the kube-system namespace, which identifies a
+// cluster: it is created once with the cluster and survives everything
+// but a rebuild, unlike the API server's address or the kubeconfig's
+// context names.
+func (c *Client) ClusterID(ctx context.Context) (string, error) {
+	uid, err := c.NamespaceUID(ctx, "kube-system")
+	if err != nil {
+		return "", fmt.Errorf("reading the cluster's identity (the UID of namespace kube-system): %w", err)
+	}
+	if uid == "" {
+		return "", errors.New("reading the cluster's identity: namespace kube-system has no UID")
+	}
+	return uid, nil
 }
 
 // List returns the objects of a type in a namespace ("" for all).
@@ -161,18 +274,21 @@ func (c *Client) Apply(ctx context.Context, gvr schema.GroupVersionResource, obj
 	})
 }
 
-// Delete deletes an object; a missing one is not an error.
+// Delete deletes an object; a missing one is not an error, and neither is
+// a missing type (no object of a type that is not served can exist).
 func (c *Client) Delete(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) error {
 	_, err := bounded(ctx, c, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, c.dyn.Resource(gvr).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{})
 	})
-	if IsNotFound(err) {
+	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	return err
 }
 
-// IsNotFound reports that the object, or its type, does not exist.
+// IsNotFound reports a 404 from the API server: the object does not exist,
+// or (from calls other than Get) its type is not served. Get tells the two
+// apart: use errors.Is(err, ErrNotFound) on its errors.
 func IsNotFound(err error) bool {
 	return err != nil && apierrors.IsNotFound(err)
 }

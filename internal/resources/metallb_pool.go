@@ -65,6 +65,8 @@ type MetalLBPoolModel struct {
 	AutoAssign        types.Bool              `tfsdk:"auto_assign"`
 	AvoidBuggyIPs     types.Bool              `tfsdk:"avoid_buggy_ips"`
 	Kubeconfig        types.String            `tfsdk:"kubeconfig"`
+	ClusterID         types.String            `tfsdk:"cluster_id"`
+	APIServer         types.String            `tfsdk:"api_server"`
 	ServiceAllocation *ServiceAllocationModel `tfsdk:"service_allocation"`
 	L2                *L2Model                `tfsdk:"l2"`
 	BGP               *BGPModel               `tfsdk:"bgp"`
@@ -114,7 +116,8 @@ func (r *MetalLBPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 		Description: "A MetalLB address pool (IPAddressPool) and its one L2Advertisement or BGPAdvertisement, named after the pool. " +
 			"Written with server-side apply as `" + kube.FieldManager + "`, so fields other managers own are left alone. " +
 			"When MetalLB is installed in the same apply, creation waits for its CRDs and webhook within `timeouts.create`; " +
-			"planning never needs them.",
+			"planning never needs them. The pool is tied to the cluster it was created in (`cluster_id`): when the kubeconfig or its current context " +
+			"reaches another cluster, or MetalLB's CRDs are missing, refresh, update and destroy fail and keep the state instead of treating the pool as gone.",
 		Blocks: map[string]schema.Block{
 			"service_allocation": schema.SingleNestedBlock{
 				Description: "Which services may get addresses from this pool, and with which priority.",
@@ -168,6 +171,12 @@ func (r *MetalLBPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 				Description: "Skip addresses ending in .0 and .255, which some old devices mishandle."},
 			"kubeconfig": schema.StringAttribute{Optional: true, Sensitive: true,
 				Description: "Kubeconfig content for this pool's cluster, overriding the provider's `kubernetes` block; for example `homelab_rke2_cluster.main.kubeconfig`, so a cluster built in the same apply needs no provider configured from it."},
+			"cluster_id": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+				Description: "UID of the `kube-system` namespace of the cluster the pool was created in (or imported from), which identifies that cluster. " +
+					"Refresh, update and destroy refuse to act, and keep state, when the kubeconfig or its current context now reaches another cluster, " +
+					"so switching `kubectl config use-context` cannot make an apply create or delete pools in the wrong cluster."},
+			"api_server": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+				Description: "URL of the API server the pool was last read through; informational (the cluster is identified by `cluster_id`, so a new address of the same cluster is fine)."},
 		},
 	}
 }
@@ -325,29 +334,64 @@ func (m *MetalLBPoolModel) setFrom(p *kube.Pool) {
 }
 
 // fetch reads the pool and its advertisements; gone reports a definite
-// not-found of the pool (or of MetalLB's types).
+// not-found of the pool (kube.ErrNotFound: MetalLB's types are served and
+// the pool is not there). A missing CRD is an error (kube.ErrTypeNotServed),
+// never "gone".
 func fetch(ctx context.Context, c *kube.Client, ns, name string) (p *kube.Pool, gone bool, err error) {
 	pool, err := c.Get(ctx, kube.IPAddressPools, ns, name)
-	if kube.IsNotFound(err) {
+	if errors.Is(err, kube.ErrNotFound) {
 		return nil, true, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
 	var l2, bgp *unstructured.Unstructured
-	if l2, err = c.Get(ctx, kube.L2Advertisements, ns, name); kube.IsNotFound(err) {
+	if l2, err = c.Get(ctx, kube.L2Advertisements, ns, name); errors.Is(err, kube.ErrNotFound) {
 		l2, err = nil, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	if bgp, err = c.Get(ctx, kube.BGPAdvertisements, ns, name); kube.IsNotFound(err) {
+	if bgp, err = c.Get(ctx, kube.BGPAdvertisements, ns, name); errors.Is(err, kube.ErrNotFound) {
 		bgp, err = nil, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
 	return kube.ParsePool(pool, l2, bgp), false, nil
+}
+
+// clusterIdentity asks the cluster c reaches for its identity and, when
+// the state records one (want), checks that it is the same cluster. On
+// any failure it adds an error that says nothing was changed, and returns
+// ok false; action and name make the summary.
+func clusterIdentity(ctx context.Context, c *kube.Client, want types.String, action, name string, diags *diag.Diagnostics) (uid string, ok bool) {
+	summary := fmt.Sprintf("Unable to %s MetalLB pool %s", action, name)
+	uid, err := c.ClusterID(ctx)
+	if err != nil {
+		detail := err.Error()
+		switch {
+		case kube.IsUnreachable(err):
+			detail += fmt.Sprintf("\n\nThe Kubernetes API at %s could not be reached; the state was kept and nothing was changed.", c.Host())
+		case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+			detail += "\n\nThe provider identifies the cluster by the UID of its kube-system namespace, so that a kubeconfig switched to another cluster " +
+				"cannot make it act there. Allow the kubeconfig's user to `get` namespace kube-system. Nothing was changed and the state was kept."
+		default:
+			detail += "\n\nNothing was changed and the state was kept."
+		}
+		diags.AddError(summary, detail)
+		return "", false
+	}
+	if w := want.ValueString(); w != "" && w != uid {
+		diags.AddError(summary, fmt.Sprintf("The pool belongs to the cluster whose kube-system namespace has UID %s, but the kubeconfig (or its current context) "+
+			"now points at another cluster: the API server at %s, kube-system UID %s. Acting there could create or delete pools in the wrong cluster, "+
+			"so nothing was changed and the state was kept.\n\n"+
+			"Switch the kubeconfig back to the pool's cluster (e.g. `kubectl config use-context`), or pin it with the provider's `kubernetes { context = ... }` "+
+			"or the pool's `kubeconfig`. If the pool's cluster was rebuilt and this is its replacement, remove the pool from state (`tofu state rm`) "+
+			"and import or create it again.", w, c.Host(), uid))
+		return "", false
+	}
+	return uid, true
 }
 
 // write applies the pool and its advertisement, waiting for MetalLB to be
@@ -425,22 +469,29 @@ func writeDiag(diags *diag.Diagnostics, action, name string, c *kube.Client, err
 			"or remove it from its current owner first."
 	case apierrors.IsConflict(err):
 		detail += "\n\nAnother field manager owns these fields (server-side apply conflict). Change them through their owner, or remove them there first."
+	case kube.IsNotReady(err):
+		// Before IsUnreachable: the deadline that ended the wait is a
+		// timeout too, but the API answered.
+		detail += "\n\nMetalLB's CRDs or webhook were still not ready when the time ran out; raise timeouts.create or check the MetalLB install."
 	case kube.IsUnreachable(err):
 		detail += fmt.Sprintf("\n\nThe Kubernetes API at %s could not be reached; nothing was changed.", c.Host())
-	case kube.IsNotReady(err):
-		detail += "\n\nMetalLB's CRDs or webhook were still not ready when the time ran out; raise timeouts.create or check the MetalLB install."
 	}
 	diags.AddError(fmt.Sprintf("Unable to %s MetalLB pool %s", action, name), detail)
 }
 
 func (r *MetalLBPool) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics, "create", false, func(m *MetalLBPoolModel) (time.Duration, diag.Diagnostics) {
+	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics, "create", types.StringNull(), func(m *MetalLBPoolModel) (time.Duration, diag.Diagnostics) {
 		return m.Timeouts.Create(ctx, metallbCreateTimeout)
 	})
 }
 
 func (r *MetalLBPool) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics, "update", true, func(m *MetalLBPoolModel) (time.Duration, diag.Diagnostics) {
+	var prior types.String
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("cluster_id"), &prior)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics, "update", prior, func(m *MetalLBPoolModel) (time.Duration, diag.Diagnostics) {
 		return m.Timeouts.Update(ctx, metallbUpdateTimeout)
 	})
 }
@@ -457,8 +508,9 @@ type stateSetter interface {
 // Updates force server-side apply: the object is in state, the plan showed
 // the user every field that changes, and applying it is their approval to
 // take those fields back from whoever edited them out of band. Creates do
-// not: an object someone else owns is a conflict to report.
-func (r *MetalLBPool) apply(ctx context.Context, plan planGetter, state stateSetter, diags *diag.Diagnostics, action string, force bool,
+// not: an object someone else owns is a conflict to report. An update
+// (prior holds the cluster_id in state) writes only into that cluster.
+func (r *MetalLBPool) apply(ctx context.Context, plan planGetter, state stateSetter, diags *diag.Diagnostics, action string, prior types.String,
 	timeout func(*MetalLBPoolModel) (time.Duration, diag.Diagnostics)) {
 	var m MetalLBPoolModel
 	diags.Append(plan.Get(ctx, &m)...)
@@ -477,6 +529,11 @@ func (r *MetalLBPool) apply(ctx context.Context, plan planGetter, state stateSet
 		return
 	}
 	name := m.Namespace.ValueString() + "/" + m.Name.ValueString()
+	uid, ok := clusterIdentity(ctx, c, prior, action, name, diags)
+	if !ok {
+		return
+	}
+	force := action == "update"
 	if err := r.write(ctx, c, p, force); err != nil {
 		writeDiag(diags, action, name, c, err)
 		return
@@ -487,6 +544,7 @@ func (r *MetalLBPool) apply(ctx context.Context, plan planGetter, state stateSet
 		return
 	}
 	m.setFrom(got)
+	m.ClusterID, m.APIServer = types.StringValue(uid), types.StringValue(c.Host())
 	diags.Append(state.Set(ctx, &m)...)
 }
 
@@ -501,21 +559,44 @@ func (r *MetalLBPool) Read(ctx context.Context, req resource.ReadRequest, resp *
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	uid, ok := clusterIdentity(ctx, c, m.ClusterID, "read", m.ID.ValueString(), &resp.Diagnostics)
+	if !ok {
+		return
+	}
 	got, gone, err := fetch(ctx, c, m.Namespace.ValueString(), m.Name.ValueString())
+	if gone && m.ClusterID.ValueString() == "" {
+		// State from a provider version that did not record the cluster:
+		// "not found" may well be "another cluster".
+		resp.Diagnostics.AddError("Unable to read MetalLB pool "+m.ID.ValueString(),
+			fmt.Sprintf("The pool does not exist in the cluster at %s (kube-system UID %s), and the state, written by an older version of the provider, "+
+				"does not record which cluster the pool was created in, so the provider cannot tell a deleted pool from a kubeconfig that points at another cluster. "+
+				"The state was kept.\n\nIf this is the pool's cluster and the pool was deleted, remove it from state (`tofu state rm`) and apply to create it again; "+
+				"otherwise point the kubeconfig at the pool's cluster.", c.Host(), uid))
+		return
+	}
 	if gone {
-		logging.Warn(ctx, "MetalLB pool no longer exists, removing it from state", map[string]any{"pool": m.ID.ValueString()})
+		logging.Warn(ctx, "MetalLB pool no longer exists in its cluster, removing it from state",
+			map[string]any{"pool": m.ID.ValueString(), "cluster_id": uid, "api_server": c.Host()})
 		resp.State.RemoveResource(ctx)
 		return
 	}
 	if err != nil {
 		detail := err.Error()
-		if kube.IsUnreachable(err) {
+		switch {
+		case errors.Is(err, kube.ErrTypeNotServed):
+			detail += "\n\nMetalLB's CRDs are not installed in this cluster, so the provider cannot tell whether the pool exists; the state was kept. " +
+				"If MetalLB is being installed, wait for it and refresh again. If MetalLB was uninstalled, its pools were deleted with its CRDs: " +
+				"install MetalLB again and apply to create the pool again, or remove the pool from state (`tofu state rm`) to stop managing it."
+		case kube.IsUnreachable(err):
 			detail += fmt.Sprintf("\n\nThe Kubernetes API at %s could not be reached; the state was kept.", c.Host())
+		default:
+			detail += "\n\nThe state was kept."
 		}
 		resp.Diagnostics.AddError("Unable to read MetalLB pool "+m.ID.ValueString(), detail)
 		return
 	}
 	m.setFrom(got)
+	m.ClusterID, m.APIServer = types.StringValue(uid), types.StringValue(c.Host())
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
@@ -535,6 +616,9 @@ func (r *MetalLBPool) Delete(ctx context.Context, req resource.DeleteRequest, re
 		return
 	}
 	ns, name := m.Namespace.ValueString(), m.Name.ValueString()
+	if _, ok := clusterIdentity(ctx, c, m.ClusterID, "delete", ns+"/"+name, &resp.Diagnostics); !ok {
+		return
+	}
 	for _, del := range []func() error{
 		func() error { return c.Delete(ctx, kube.L2Advertisements, ns, name) },
 		func() error { return c.Delete(ctx, kube.BGPAdvertisements, ns, name) },
@@ -556,6 +640,19 @@ func (r *MetalLBPool) ImportState(ctx context.Context, req resource.ImportStateR
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("namespace"), ns)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	// Record the cluster the pool is imported from, through the provider's
+	// kubernetes block (an import has no resource configuration).
+	c, diags := r.client(&MetalLBPoolModel{})
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	uid, ok := clusterIdentity(ctx, c, types.StringNull(), "import", req.ID, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("cluster_id"), uid)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("api_server"), c.Host())...)
 }
 
 var dnsLabelRe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)

@@ -606,3 +606,176 @@ func (h *admissionWebhook) serve() error {
 	go func() { _ = srv.Serve(l) }()
 	return nil
 }
+
+// kubeSystemUID is the UID of the cluster's kube-system namespace, which
+// identifies the cluster.
+func kubeSystemUID(t *testing.T, k *testbed.Kube) string {
+	t.Helper()
+	status, obj := kubeDo(t, k, http.MethodGet, "/api/v1/namespaces/kube-system", nil, "")
+	uid, _ := field(obj, "metadata", "uid").(string)
+	if status != http.StatusOK || uid == "" {
+		t.Fatalf("GET kube-system: HTTP %d: %v", status, obj)
+	}
+	return uid
+}
+
+// twoClusterKubeconfig is a kubeconfig with a context per cluster, "home"
+// and "other", whose current context is current: what `kubectl config
+// use-context` switches between.
+func twoClusterKubeconfig(t *testing.T, home, other *testbed.Kube, current string) []byte {
+	t.Helper()
+	type named struct {
+		Name    string         `json:"name"`
+		Cluster map[string]any `json:"cluster,omitempty"`
+		User    map[string]any `json:"user,omitempty"`
+		Context map[string]any `json:"context,omitempty"`
+	}
+	cfg := map[string]any{"apiVersion": "v1", "kind": "Config", "current-context": current, "preferences": map[string]any{}}
+	var clusters, users, contexts []named
+	for name, k := range map[string]*testbed.Kube{"home": home, "other": other} {
+		clusters = append(clusters, named{Name: name, Cluster: map[string]any{
+			"server": k.URL, "certificate-authority-data": base64.StdEncoding.EncodeToString(k.CAData)}})
+		users = append(users, named{Name: name + "-admin", User: map[string]any{"token": k.Token}})
+		contexts = append(contexts, named{Name: name, Context: map[string]any{"cluster": name, "user": name + "-admin"}})
+	}
+	cfg["clusters"], cfg["users"], cfg["contexts"] = clusters, users, contexts
+	data, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestAccMetalLBPool_otherClusterRefused: the pool was created through the
+// default kubeconfig ($KUBECONFIG, no kubernetes block), whose current
+// context is then switched to another cluster that has MetalLB too, as
+// `kubectl config use-context` does. The next plan must not conclude that
+// the pool is gone and create it in the other cluster: it fails, saying
+// so, and keeps state; switching back gives an empty plan.
+func TestAccMetalLBPool_otherClusterRefused(t *testing.T) {
+	k := acctest.Kube(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	other, err := testbed.StartKube(ctx, t.TempDir(), testbed.KubeOptions{Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("starting the other cluster's API server: %v", err)
+	}
+	t.Cleanup(func() { _ = other.Stop() })
+	if err := other.InstallMetalLBCRDs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.EnsureNamespace(ctx, acctest.MetalLBNamespace); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "config")
+	useContext := func(name string) {
+		if err := os.WriteFile(kubeconfig, twoClusterKubeconfig(t, k, other, name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	useContext("home")
+	t.Setenv("KUBECONFIG", kubeconfig)
+	homeUID := kubeSystemUID(t, k)
+	addr := "homelab_metallb_pool.lan"
+	config := metallbPool("lan", `  name      = "lan"
+  addresses = ["10.50.0.0/29"]
+  l2 {}`)
+	acctest.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		CheckDestroy:             poolsGone(t, k, "lan"),
+		Steps: []resource.TestStep{{
+			Config: config,
+			Check:  expectObject(t, k, "ipaddresspools", "lan", map[string]any{"addresses": anyList("10.50.0.0/29")}),
+		}, {
+			PreConfig: func() { useContext("other") },
+			Config:    config,
+			ExpectError: errorRe("Unable to read MetalLB pool metallb-system/lan", "another cluster", other.URL,
+				"nothing was changed"),
+		}, {
+			// Destroy through the other context is refused too.
+			Config:      config,
+			Destroy:     true,
+			ExpectError: errorRe("MetalLB pool metallb-system/lan", "another cluster"),
+		}, {
+			PreConfig: func() {
+				for _, kind := range []string{"ipaddresspools", "l2advertisements"} {
+					if kubeObject(t, other, kind, "lan") != nil {
+						t.Fatalf("%s lan was created in the other cluster", kind)
+					}
+				}
+				if kubeObject(t, k, "ipaddresspools", "lan") == nil || kubeObject(t, k, "l2advertisements", "lan") == nil {
+					t.Fatal("the pool is gone from the cluster it was created in")
+				}
+				useContext("home")
+			},
+			Config: config,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectEmptyPlan()}},
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("cluster_id"), knownvalue.StringExact(homeUID)),
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("api_server"), knownvalue.StringExact(k.URL)),
+			},
+		}, {
+			ResourceName:            addr,
+			ImportState:             true,
+			ImportStateId:           "metallb-system/lan",
+			ImportStateVerify:       true,
+			ImportStateVerifyIgnore: []string{"timeouts"},
+		}},
+	})
+}
+
+// TestAccMetalLBPool_missingCRDsKeepState: MetalLB's CRDs deleted (MetalLB
+// uninstalled, or not installed yet after a cluster rebuild) is not "the
+// pool is gone": refresh fails and keeps state. Once the CRDs are back, the
+// pool is really gone (deleting a CRD deletes its objects), and the plan
+// proposes to create it.
+func TestAccMetalLBPool_missingCRDsKeepState(t *testing.T) {
+	k := acctest.Kube(t)
+	config := acctest.KubeProvider(k.KubeconfigPath) + metallbPool("crd", `  name      = "crd"
+  addresses = ["10.60.0.0/29"]
+  l2 {}
+  timeouts {
+    create = "30s"
+  }`)
+	addr := "homelab_metallb_pool.crd"
+	acctest.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		CheckDestroy:             poolsGone(t, k, "crd"),
+		Steps: []resource.TestStep{{
+			Config: config,
+			Check:  expectObject(t, k, "ipaddresspools", "crd", map[string]any{"addresses": anyList("10.60.0.0/29")}),
+		}, {
+			PreConfig: func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+				defer cancel()
+				if err := k.DeleteMetalLBCRDs(ctx); err != nil {
+					t.Fatal(err)
+				}
+			},
+			Config: config,
+			ExpectError: errorRe("Unable to read MetalLB pool metallb-system/crd", "ipaddresspools.metallb.io",
+				"not installed", "state was kept"),
+		}, {
+			// Still missing: destroy is refused the same way, not reported
+			// as done.
+			Config:      config,
+			Destroy:     true,
+			ExpectError: errorRe("MetalLB pool metallb-system/crd", "ipaddresspools.metallb.io"),
+		}, {
+			PreConfig: func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+				defer cancel()
+				if err := k.InstallMetalLBCRDs(ctx); err != nil {
+					t.Fatal(err)
+				}
+			},
+			Config: config,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionCreate)}},
+			Check: expectObject(t, k, "ipaddresspools", "crd", map[string]any{"addresses": anyList("10.60.0.0/29")}),
+		}},
+	})
+}

@@ -76,6 +76,7 @@ type RKE2ClusterModel struct {
 	TokenWO           types.String     `tfsdk:"token_wo"`
 	TokenWOVersion    types.String     `tfsdk:"token_wo_version"`
 	Config            types.Map        `tfsdk:"config"`
+	SensitiveConfig   types.Map        `tfsdk:"sensitive_config"`
 	CNI               types.String     `tfsdk:"cni"`
 	Disable           types.List       `tfsdk:"disable"`
 	TLSSAN            types.List       `tfsdk:"tls_san"`
@@ -107,8 +108,10 @@ type RKE2NodeModel struct {
 	Labels           types.Map          `tfsdk:"labels"`
 	Taints           types.List         `tfsdk:"taints"`
 	Config           types.Map          `tfsdk:"config"`
+	SensitiveConfig  types.Map          `tfsdk:"sensitive_config"`
 	InstalledVersion types.String       `tfsdk:"installed_version"`
 	ConfigSHA256     types.String       `tfsdk:"config_sha256"`
+	SecretsSHA256    types.String       `tfsdk:"sensitive_config_sha256"`
 }
 
 func (r *RKE2Cluster) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -137,12 +140,20 @@ func rke2NodeBlock(role string) schema.ListNestedBlock {
 					Validators:  []validator.List{listvalidator.ValueStringsAre(taintValidator{})}},
 				"config": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 					Description: "This node's own `config.yaml` keys (flag names without `--`), over the cluster-wide `config`; e.g. `{ \"node-ip\" = \"192.168.1.21\" }`. " +
-						"List flags take comma-separated values. `token`, `server`, `node-name`, `node-label` and `node-taint` are set by the provider and not allowed here."},
+						"List flags take comma-separated values. `token`, `server`, `node-name`, `node-label` and `node-taint` are set by the provider and not allowed here. " +
+						"Not sensitive: keys that carry secrets are refused here (see the cluster's `sensitive_config`) and go in `sensitive_config`."},
+				"sensitive_config": schema.MapAttribute{Optional: true, Sensitive: true, ElementType: types.StringType,
+					Description: "This node's own `config.yaml` keys whose values are secrets, written like `config` (over the cluster-wide maps) but hidden from plans, logs and diagnostics. " +
+						"A key may be in this map or in the node's `config`, not both."},
 				"installed_version": schema.StringAttribute{Computed: true,
 					Description: "RKE2 version the node reports (`rke2 --version`); empty when RKE2 is missing. A version changed out of band shows as a change in the plan, and apply installs the configured one again."},
 				"config_sha256": schema.StringAttribute{Computed: true,
-					Description: "`sha256:` of the node's `/etc/rancher/rke2/config.yaml` as found on the node, in canonical form and without the `token` key (no hash of the secret is stored). " +
+					Description: "`sha256:` of the node's `/etc/rancher/rke2/config.yaml` as found on the node, in canonical form, without the `token` key and with the values of the secret-bearing keys " +
+						"(those of `sensitive_config` and those `config` refuses) replaced by a placeholder, so no hash of a secret is stored here. " +
 						"An out-of-band edit shows as a change in the plan; apply writes the file again and restarts that node only."},
+				"sensitive_config_sha256": schema.StringAttribute{Computed: true, Sensitive: true,
+					Description: "`sha256:` of the secret-bearing keys of the node's `config.yaml` and their values (never the token); empty when there are none. " +
+						"Sensitive. A secret changed on the node shows as a change of this attribute; apply writes the file again and restarts that node only."},
 			},
 			Blocks: map[string]schema.Block{"ssh": hostconn.RequiredResourceBlock()},
 		},
@@ -186,7 +197,12 @@ func (r *RKE2Cluster) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 			"config": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 				Description: "Cluster-wide `config.yaml` keys (RKE2 flag names without `--`) and their values, written to every node; server-only flags (such as `cni`, `disable`, `tls-san`, the CIDRs, " +
 					"`write-kubeconfig-mode`, `kube-apiserver-arg`, `etcd-*`) go to servers only, so changing one does not restart agents. List flags take comma-separated values. " +
-					"A node's own `config` wins. Keys the provider sets (`token`, `server`, `node-name`, `node-label`, `node-taint`) and keys of the typed attributes below are not allowed here."},
+					"A node's own `config` wins. Keys the provider sets (`token`, `server`, `node-name`, `node-label`, `node-taint`) and keys of the typed attributes below are not allowed here. " +
+					"Not sensitive, so keys that carry secrets are refused at plan time and belong in `sensitive_config`: " + secretKeysDoc + "."},
+			"sensitive_config": schema.MapAttribute{Optional: true, Sensitive: true, ElementType: types.StringType,
+				Description: "Cluster-wide `config.yaml` keys whose values are secrets (e.g. `etcd-s3-access-key`, `etcd-s3-secret-key`, `agent-token`, a `datastore-endpoint` with a password), " +
+					"written to the nodes exactly like `config` (server-only flags to servers only) but sensitive: hidden in plans, masked in logs and diagnostics, and hashed only into each node's sensitive `sensitive_config_sha256`. " +
+					"A key may be in this map or in `config`, not both. The token is not set here: use `token_wo` (or the generated `token`)."},
 			"cni":          schema.StringAttribute{Optional: true, Description: "CNI plugin (`canal`, `calico`, `cilium`, `none`, ...; RKE2's `cni`). Servers only. RKE2's default is canal."},
 			"disable":      strList("Bundled components not to deploy, e.g. `[\"rke2-ingress-nginx\"]` (RKE2's `disable`). Servers only."),
 			"tls_san":      strList("Extra names and addresses for the API server certificate (RKE2's `tls-san`); `api_endpoint` is always added. Servers only."),
@@ -243,6 +259,19 @@ func (r *RKE2Cluster) Configure(_ context.Context, req resource.ConfigureRequest
 	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
+// secretKeysDoc lists, for the schema, what `config` refuses as secret
+// (besides `token`, which the provider sets).
+var secretKeysDoc = func() string {
+	var keys []string
+	for _, k := range rke2.SecretKeys {
+		if k != rke2.KeyToken {
+			keys = append(keys, k)
+		}
+	}
+	return "`" + strings.Join(keys, "`, `") + "`, keys ending in `" + strings.Join(rke2.SecretSuffixes, "`, `") +
+		"` unless the value is a file path, and any value embedding credentials (a password in a URL such as a `datastore-endpoint`, a MySQL DSN, `password=`)"
+}()
+
 // typedKeys maps the typed attributes to their config.yaml keys.
 var typedKeys = map[string]string{"cni": "cni", "disable": "disable", "tls_san": "tls-san", "cluster_cidr": "cluster-cidr", "service_cidr": "service-cidr"}
 
@@ -267,11 +296,15 @@ func (r *RKE2Cluster) ValidateConfig(ctx context.Context, req resource.ValidateC
 	// Keys of the cluster-wide map that a typed attribute or the provider sets.
 	set := map[string]bool{"cni": !m.CNI.IsNull(), "disable": !m.Disable.IsNull(), "tls_san": !m.TLSSAN.IsNull(),
 		"cluster_cidr": !m.ClusterCIDR.IsNull(), "service_cidr": !m.ServiceCIDR.IsNull()}
-	checkMap := func(at path.Path, mp types.Map, typed bool) {
+	checkMap := func(at path.Path, mp types.Map, typed bool, twin types.Map, sensitive bool) {
 		if mp.IsNull() || mp.IsUnknown() {
 			return
 		}
-		for k := range mp.Elements() {
+		twinName := "sensitive_config"
+		if sensitive {
+			twinName = "config"
+		}
+		for k, v := range mp.Elements() {
 			if rke2.IsManagedKey(k) {
 				resp.Diagnostics.AddAttributeError(at.AtMapKey(k), "Key set by the provider",
 					fmt.Sprintf("%q is written by the provider: use the node's `name`, `labels` and `taints`; the join address comes from `api_endpoint` and the token from `token`/`token_wo`. Remove it from this map.", k))
@@ -290,9 +323,24 @@ func (r *RKE2Cluster) ValidateConfig(ctx context.Context, req resource.ValidateC
 					}
 				}
 			}
+			if _, dup := twin.Elements()[k]; dup && !sensitive {
+				resp.Diagnostics.AddAttributeError(at.AtMapKey(k), "Key set twice",
+					fmt.Sprintf("%q is also in `%s`: set it in one place.", k, twinName))
+			}
+			if sensitive {
+				continue
+			}
+			// Never the value in a diagnostic: it may be the secret.
+			str, _ := v.(types.String)
+			if reason := rke2.SecretReason(k, str.ValueString(), !str.IsUnknown()); reason != "" {
+				resp.Diagnostics.AddAttributeError(at.AtMapKey(k), "Secret in a non-sensitive map",
+					fmt.Sprintf("%q looks like it carries a secret: %s. Values of `config` are shown in plans and stored unmasked in the state. "+
+						"Move this entry, unchanged, to `%s` (written to config.yaml the same way, but sensitive).", k, reason, twinName))
+			}
 		}
 	}
-	checkMap(path.Root("config"), m.Config, true)
+	checkMap(path.Root("config"), m.Config, true, m.SensitiveConfig, false)
+	checkMap(path.Root("sensitive_config"), m.SensitiveConfig, true, m.Config, true)
 	seen := map[string]string{}
 	for _, g := range []struct {
 		block string
@@ -301,7 +349,8 @@ func (r *RKE2Cluster) ValidateConfig(ctx context.Context, req resource.ValidateC
 		for i, n := range g.nodes {
 			at := path.Root(g.block).AtListIndex(i)
 			resp.Diagnostics.Append(hostconn.Warnings(n.SSH, nil, at.AtName("ssh"))...)
-			checkMap(at.AtName("config"), n.Config, false)
+			checkMap(at.AtName("config"), n.Config, false, n.SensitiveConfig, false)
+			checkMap(at.AtName("sensitive_config"), n.SensitiveConfig, false, n.Config, true)
 			if !n.Name.IsNull() && !n.Name.IsUnknown() {
 				name := n.Name.ValueString()
 				if prev, dup := seen[name]; dup {
@@ -423,9 +472,10 @@ func (m *RKE2ClusterModel) defaultEndpoint() (string, bool) {
 
 // clusterInputs are the cluster-wide values every node's config depends on.
 type clusterInputs struct {
-	endpoint string
-	cluster  map[string]string
-	typed    rke2.Config
+	endpoint  string
+	cluster   map[string]string
+	sensitive map[string]string
+	typed     rke2.Config
 }
 
 func (m *RKE2ClusterModel) inputs() (clusterInputs, bool) {
@@ -436,6 +486,9 @@ func (m *RKE2ClusterModel) inputs() (clusterInputs, bool) {
 	in.endpoint = m.APIEndpoint.ValueString()
 	var ok bool
 	if in.cluster, ok = knownStrings(m.Config); !ok {
+		return in, false
+	}
+	if in.sensitive, ok = knownStrings(m.SensitiveConfig); !ok {
 		return in, false
 	}
 	in.typed = rke2.Config{}
@@ -468,7 +521,7 @@ func (m *RKE2ClusterModel) inputs() (clusterInputs, bool) {
 // spec is a node's config without its token; known is false while any
 // input is unknown.
 func (in clusterInputs) spec(role rke2.Role, n *RKE2NodeModel, first bool) (rke2.NodeSpec, bool) {
-	s := rke2.NodeSpec{Role: role, Cluster: in.cluster, ServerTyped: in.typed, ExtraSANs: []string{in.endpoint}}
+	s := rke2.NodeSpec{Role: role, Cluster: in.cluster, ClusterSensitive: in.sensitive, ServerTyped: in.typed, ExtraSANs: []string{in.endpoint}}
 	if n.Name.IsUnknown() {
 		return s, false
 	}
@@ -486,12 +539,49 @@ func (in clusterInputs) spec(role rke2.Role, n *RKE2NodeModel, first bool) (rke2
 	if s.Node, ok = knownStrings(n.Config); !ok {
 		return s, false
 	}
+	if s.NodeSensitive, ok = knownStrings(n.SensitiveConfig); !ok {
+		return s, false
+	}
 	return s, true
 }
 
-// plannedHash is the config_sha256 a node will have once apply wrote its config.
-func plannedHash(s rke2.NodeSpec) (string, error) {
-	return rke2.HashRendered(rke2.Build(s))
+// plannedHash is the config_sha256 and sensitive_config_sha256 a node
+// will have once apply wrote its config.
+func plannedHash(s rke2.NodeSpec) (rke2.Hashes, error) {
+	return rke2.HashRendered(rke2.Build(s), s.SensitiveKeys()...)
+}
+
+// sensitiveKeys are the keys of the cluster's and the node's
+// sensitive_config maps (as known; unknown values count as keys).
+func (m *RKE2ClusterModel) sensitiveKeys(n *RKE2NodeModel) []string {
+	var out []string
+	for _, mp := range []types.Map{m.SensitiveConfig, n.SensitiveConfig} {
+		for k := range mp.Elements() {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// sensitiveValues are the values of every sensitive_config map, to be
+// masked in logs and error texts. Values shorter than 4 characters are
+// left out: masking them would garble every log line and hide nothing.
+func (m *RKE2ClusterModel) sensitiveValues() []string {
+	var out []string
+	maps := []types.Map{m.SensitiveConfig}
+	for _, l := range [][]RKE2NodeModel{m.Servers, m.Agents} {
+		for i := range l {
+			maps = append(maps, l[i].SensitiveConfig)
+		}
+	}
+	for _, mp := range maps {
+		for _, v := range mp.Elements() {
+			if s, ok := v.(types.String); ok && len(s.ValueString()) >= 4 {
+				out = append(out, s.ValueString())
+			}
+		}
+	}
+	return out
 }
 
 // serversChanging reports whether apply would restart, add or remove a
@@ -502,7 +592,7 @@ func serversChanging(state, plan *RKE2ClusterModel) bool {
 	}
 	for i := range plan.Servers {
 		p, s := &plan.Servers[i], &state.Servers[i]
-		if !p.Name.Equal(s.Name) || !p.InstalledVersion.Equal(s.InstalledVersion) || !p.ConfigSHA256.Equal(s.ConfigSHA256) {
+		if !p.Name.Equal(s.Name) || !p.InstalledVersion.Equal(s.InstalledVersion) || !p.ConfigSHA256.Equal(s.ConfigSHA256) || !p.SecretsSHA256.Equal(s.SecretsSHA256) {
 			return true
 		}
 	}
@@ -593,7 +683,7 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 			default:
 				n.InstalledVersion = types.StringUnknown()
 			}
-			n.ConfigSHA256 = types.StringUnknown()
+			n.ConfigSHA256, n.SecretsSHA256 = types.StringUnknown(), types.StringUnknown()
 			if !inKnown {
 				continue
 			}
@@ -606,7 +696,7 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 				resp.Diagnostics.AddAttributeError(at.AtName("config"), "Invalid RKE2 configuration", err.Error())
 				continue
 			}
-			n.ConfigSHA256 = types.StringValue(h)
+			n.ConfigSHA256, n.SecretsSHA256 = types.StringValue(h.Config), types.StringValue(h.Secrets)
 		}
 	}
 	if state != nil && len(plan.Servers) > 0 && !plan.Servers[0].Name.IsUnknown() {
@@ -650,6 +740,7 @@ type rke2Op struct {
 }
 
 func (r *RKE2Cluster) newOp(ctx context.Context, m *RKE2ClusterModel, secrets ...string) (*rke2Op, context.Context) {
+	secrets = append(secrets, m.sensitiveValues()...)
 	ctx = providerdata.MaskSecrets(ctx, secrets...)
 	op := &rke2Op{r: r, m: m, secrets: secrets, arts: map[string]*rke2.Artifacts{}}
 	op.ctx = ctx
@@ -1061,13 +1152,14 @@ func (op *rke2Op) readBack(ctx context.Context, nodes []*clusterNode) (installed
 			return err
 		}
 		n.model.InstalledVersion = types.StringValue(st.Version)
-		n.model.ConfigSHA256 = types.StringValue("")
+		n.model.ConfigSHA256, n.model.SecretsSHA256 = types.StringValue(""), types.StringValue("")
 		if st.ConfigExists {
-			h, err := rke2.HashFile(st.Config)
+			h, err := rke2.HashFile(st.Config, op.m.sensitiveKeys(n.model)...)
 			if err != nil {
-				h = "unparsable " + fileHash(string(st.Config))
+				// No hash of the raw file: it holds the token and secrets.
+				h = rke2.Hashes{Config: "unparsable config.yaml"}
 			}
-			n.model.ConfigSHA256 = types.StringValue(h)
+			n.model.ConfigSHA256, n.model.SecretsSHA256 = types.StringValue(h.Config), types.StringValue(h.Secrets)
 		}
 		if n.Role == rke2.Server && (st.Installed || st.ConfigExists) {
 			mu.Lock()
@@ -1093,7 +1185,7 @@ func (op *rke2Op) saveFailed(ctx context.Context, m *RKE2ClusterModel, all []*cl
 	}
 	for _, l := range [][]RKE2NodeModel{m.Servers, m.Agents} {
 		for i := range l {
-			for _, v := range []*types.String{&l[i].InstalledVersion, &l[i].ConfigSHA256} {
+			for _, v := range []*types.String{&l[i].InstalledVersion, &l[i].ConfigSHA256, &l[i].SecretsSHA256} {
 				if v.IsUnknown() {
 					*v = types.StringValue("")
 				}
@@ -1216,7 +1308,7 @@ func (r *RKE2Cluster) Update(ctx context.Context, req resource.UpdateRequest, re
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	summary := "Unable to update RKE2 cluster at " + m.APIEndpoint.ValueString()
-	op, ctx := r.newOp(ctx, &m, prior.Token.ValueString(), cfg.TokenWO.ValueString())
+	op, ctx := r.newOp(ctx, &m, append([]string{prior.Token.ValueString(), cfg.TokenWO.ValueString()}, prior.sensitiveValues()...)...)
 	servers, agents, cd := op.connect(&m)
 	// The nodes being removed, reached through their prior ssh blocks.
 	priorOp := &rke2Op{r: r, m: &prior, ctx: ctx, log: op.log, arts: map[string]*rke2.Artifacts{}}
@@ -1292,7 +1384,8 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 		needInstall := p.InstalledVersion.ValueString() == "" ||
 			(!m.Version.IsNull() && p.InstalledVersion.ValueString() != m.Version.ValueString()) ||
 			(m.Version.IsNull() && !prior.Channel.Equal(m.Channel))
-		needConfig := !p.ConfigSHA256.Equal(n.model.ConfigSHA256) || n.model.ConfigSHA256.IsUnknown()
+		needConfig := !p.ConfigSHA256.Equal(n.model.ConfigSHA256) || n.model.ConfigSHA256.IsUnknown() ||
+			!p.SecretsSHA256.Equal(n.model.SecretsSHA256) || n.model.SecretsSHA256.IsUnknown()
 		metaChanged := !p.Labels.Equal(n.model.Labels) || !p.Taints.Equal(n.model.Taints)
 		if !needInstall && !needConfig {
 			if metaChanged {

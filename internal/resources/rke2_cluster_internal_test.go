@@ -85,12 +85,12 @@ func TestRKE2PlannedHashes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, h)
+			out = append(out, h.Config+" "+h.Secrets)
 		}
 		for i := range m.Agents {
 			s, _ := in.spec(rke2.Agent, &m.Agents[i], false)
 			h, _ := plannedHash(s)
-			out = append(out, h)
+			out = append(out, h.Config+" "+h.Secrets)
 		}
 		return out
 	}
@@ -121,6 +121,41 @@ func TestRKE2PlannedHashes(t *testing.T) {
 	m.Agents[0].Labels = strMap("tier", "worker")
 	if got := hashes(m); got[0] != base[0] || got[1] != base[1] || got[2] == base[2] {
 		t.Fatalf("agent labels: %v -> %v", base, got)
+	}
+	// A secret of the cluster-wide sensitive_config (server-only): the
+	// servers' sensitive hash changes, their plain hash does not, and no
+	// secret is hashed into the plain one.
+	m = rke2TestModel()
+	m.SensitiveConfig = strMap("etcd-s3-secret-key", "first-secret-value")
+	withSecret := hashes(m)
+	m.SensitiveConfig = strMap("etcd-s3-secret-key", "second-secret-value")
+	changed := hashes(m)
+	for i := range changed {
+		plainBefore, secretBefore, _ := strings.Cut(withSecret[i], " ")
+		plainAfter, secretAfter, _ := strings.Cut(changed[i], " ")
+		switch {
+		case plainBefore != plainAfter:
+			t.Fatalf("node %d: a secret's value changed the plain hash", i)
+		case i < 2 && (secretBefore == secretAfter || secretAfter == ""):
+			t.Fatalf("server %d: the secret's change is not in the sensitive hash", i)
+		case i == 2 && (changed[i] != base[i]):
+			t.Fatalf("the agent's hashes changed for a server-only secret: %s -> %s", base[i], changed[i])
+		}
+	}
+	if p, _, _ := strings.Cut(withSecret[0], " "); p == strings.Fields(base[0])[0] {
+		t.Fatal("adding a secret key did not change the plain hash")
+	}
+	// A node's own secret: that node only.
+	m = rke2TestModel()
+	m.Agents[0].SensitiveConfig = strMap("node-external-ip", "203.0.113.7")
+	if got := hashes(m); got[0] != base[0] || got[1] != base[1] || got[2] == base[2] {
+		t.Fatalf("agent's sensitive_config: %v -> %v", base, got)
+	}
+	m = rke2TestModel()
+	m.SensitiveConfig = strMap("agent-token", "0123456789", "x", "ab")
+	m.Servers[1].SensitiveConfig = strMap("etcd-s3-access-key", "AKIAIOSFODNN7EXAMPLE")
+	if got := strings.Join(m.sensitiveValues(), ","); !strings.Contains(got, "0123456789") || !strings.Contains(got, "AKIAIOSFODNN7EXAMPLE") || strings.Contains(got, "ab") {
+		t.Fatalf("values to mask: %s", got)
 	}
 	// Unknown inputs leave the hash unknown.
 	m = rke2TestModel()

@@ -556,6 +556,17 @@ func TestAccRKE2Cluster_wholeStack(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Secrets of config.yaml travel in sensitive_config (issue 13 item 9),
+	// read from files as from a secret store: the test framework logs the
+	// configuration's text, so a literal would be in the log.
+	s3Access, s3Secret := secret(t), secret(t)
+	s3Files := map[string]string{}
+	for name, v := range map[string]string{"s3-access": s3Access, "s3-secret": s3Secret} {
+		s3Files[name] = filepath.Join(dir, name)
+		if err := os.WriteFile(s3Files[name], []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	logPath := filepath.Join(dir, "trace.log")
 	t.Setenv("TF_LOG", "trace")
 	t.Setenv("TF_ACC_LOG_PATH", logPath)
@@ -566,7 +577,12 @@ func TestAccRKE2Cluster_wholeStack(t *testing.T) {
     artifacts_dir = %q
   }
   manifests = { "metallb-crds" = file(%q) }
-%s`, rke2V1, tokenFile, art, manifest, rke2Node(lab, "server", 0, ""))) + fmt.Sprintf(`
+  config    = { "etcd-s3" = "true", "etcd-s3-bucket" = "backups" }
+  sensitive_config = {
+    "etcd-s3-access-key" = trimspace(file(%q))
+    "etcd-s3-secret-key" = trimspace(file(%q))
+  }
+%s`, rke2V1, tokenFile, art, manifest, s3Files["s3-access"], s3Files["s3-secret"], rke2Node(lab, "server", 0, ""))) + fmt.Sprintf(`
 resource "homelab_metallb_pool" "lab" {
   name       = "lab"
   addresses  = ["%s/32"]
@@ -586,6 +602,9 @@ resource "homelab_metallb_pool" "lab" {
 				statecheck.ExpectKnownValue(rke2Addr, tfjsonpath.New("token"), knownvalue.Null()),
 				statecheck.ExpectKnownValue(rke2Addr, tfjsonpath.New("token_wo"), knownvalue.Null()),
 				statecheck.ExpectKnownValue("homelab_metallb_pool.lab", tfjsonpath.New("id"), knownvalue.StringExact("metallb-system/lab")),
+				statecheck.ExpectSensitiveValue(rke2Addr, tfjsonpath.New("sensitive_config")),
+				statecheck.ExpectSensitiveValue(rke2Addr, tfjsonpath.New("server").AtSliceIndex(0).AtMapKey("sensitive_config_sha256")),
+				statecheck.ExpectKnownValue(rke2Addr, tfjsonpath.New("server").AtSliceIndex(0).AtMapKey("sensitive_config_sha256"), knownvalue.StringRegexp(regexp.MustCompile(`^sha256:`))),
 			},
 			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			Check: resource.ComposeAggregateTestCheckFunc(
@@ -609,11 +628,27 @@ resource "homelab_metallb_pool" "lab" {
 					if !strings.HasSuffix(full, "::server:"+token) {
 						return fmt.Errorf("the server did not take the write-only token")
 					}
-					secrets = append(secrets, token, full)
+					secrets = append(secrets, token, full, s3Access, s3Secret)
 					for k, v := range st.RootModule().Resources[rke2Addr].Primary.Attributes {
 						if strings.Contains(v, token) {
 							return fmt.Errorf("state attribute %s holds the token", k)
 						}
+						if strings.HasPrefix(k, "sensitive_config.") {
+							continue // the sensitive map itself
+						}
+						if strings.Contains(v, s3Access) || strings.Contains(v, s3Secret) {
+							return fmt.Errorf("state attribute %s, not sensitive, holds a secret of sensitive_config", k)
+						}
+					}
+					// The secrets reached the node's config.yaml (0600).
+					cfg := acctest.RKE2NodeRun(t, lab, 0, "stat -c %a /etc/rancher/rke2/config.yaml; cat /etc/rancher/rke2/config.yaml")
+					for _, want := range []string{"etcd-s3-access-key: " + s3Access, "etcd-s3-secret-key: " + s3Secret, "etcd-s3-bucket: backups"} {
+						if !strings.Contains(cfg, want) {
+							return fmt.Errorf("config.yaml on the node lacks %q", strings.SplitN(want, ":", 2)[0])
+						}
+					}
+					if !strings.HasPrefix(cfg, "600\n") {
+						return fmt.Errorf("config.yaml is not mode 0600: %.4s", cfg)
 					}
 					return nil
 				},
@@ -675,6 +710,24 @@ resource "homelab_rke2_cluster" "test" {
 		{"node name", v + node("server", "A_1", ""), errorRe("DNS name")},
 		{"short token", v + `  token_wo = "short"
   token_wo_version = "1"` + node("server", "a", ""), errorRe("token_wo")},
+		// Secrets in the non-sensitive maps (issue 13 item 9): refused at
+		// plan time, pointing at sensitive_config.
+		{"s3 secret key in config", v + `  config = { "etcd-s3-secret-key" = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" }` + node("server", "a", ""),
+			errorRe("Secret in a non-sensitive map", `"etcd-s3-secret-key" looks like it carries a secret`, "sensitive_config")},
+		{"s3 access key in config", v + `  config = { "etcd-s3-access-key" = "AKIAIOSFODNN7EXAMPLE" }` + node("server", "a", ""),
+			errorRe("Secret in a non-sensitive map", "sensitive_config")},
+		{"agent token in node config", v + node("server", "a", `config = { "agent-token" = "0123456789abcdef" }`),
+			errorRe("Secret in a non-sensitive map", "sensitive_config")},
+		{"datastore endpoint with a password", v + `  config = { "datastore-endpoint" = "postgres://rke2:hunter22@db.lan:5432/kubernetes" }` + node("server", "a", ""),
+			errorRe("Secret in a non-sensitive map", "credentials", "sensitive_config")},
+		{"mysql dsn with a password", v + node("server", "a", `config = { "datastore-endpoint" = "rke2:hunter22@tcp(db.lan:3306)/kubernetes" }`),
+			errorRe("Secret in a non-sensitive map", "sensitive_config")},
+		{"password suffix", v + `  config = { "kube-proxy-password" = "hunter22" }` + node("server", "a", ""),
+			errorRe("Secret in a non-sensitive map", "sensitive_config")},
+		{"key in both maps", v + `  config = { "node-external-ip" = "203.0.113.7" }
+  sensitive_config = { "node-external-ip" = "203.0.113.7" }` + node("server", "a", ""), errorRe("Key set twice", "sensitive_config")},
+		{"token in sensitive_config", v + `  sensitive_config = { "token" = "0123456789abcdef" }` + node("server", "a", ""),
+			errorRe("Key set by the provider", `"token" is written by the provider`)},
 	}
 	var steps []resource.TestStep
 	for _, c := range cases {
@@ -684,9 +737,15 @@ resource "homelab_rke2_cluster" "test" {
 	// defaults to the first server's node-ip, the versions and hashes are
 	// planned.
 	steps = append(steps, resource.TestStep{
-		Config: cfg(v + `  config = { "write-kubeconfig-mode" = "0600" }` + node("server", "a", `config = { "node-ip" = "192.0.2.11" }`) +
-			node("agent", "b", `labels = { "tier" = "worker" }`)),
+		Config: cfg(v + `  config = { "write-kubeconfig-mode" = "0600", "etcd-s3-bucket" = "backups" }
+  sensitive_config = { "etcd-s3-secret-key" = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" }` + node("server", "a", `config = { "node-ip" = "192.0.2.11" }`) +
+			node("agent", "b", `labels = { "tier" = "worker" }
+    sensitive_config = { "agent-token" = "0123456789abcdef" }`)),
 		ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPreRefresh: []plancheck.PlanCheck{
+			plancheck.ExpectSensitiveValue(rke2Addr, tfjsonpath.New("sensitive_config")),
+			plancheck.ExpectSensitiveValue(rke2Addr, tfjsonpath.New("server").AtSliceIndex(0).AtMapKey("sensitive_config_sha256")),
+			plancheck.ExpectKnownValue(rke2Addr, tfjsonpath.New("server").AtSliceIndex(0).AtMapKey("sensitive_config_sha256"), knownvalue.StringRegexp(regexp.MustCompile(`^sha256:`))),
+			plancheck.ExpectSensitiveValue(rke2Addr, tfjsonpath.New("agent").AtSliceIndex(0).AtMapKey("sensitive_config")),
 			plancheck.ExpectKnownValue(rke2Addr, tfjsonpath.New("api_endpoint"), knownvalue.StringExact("192.0.2.11")),
 			plancheck.ExpectKnownValue(rke2Addr, tfjsonpath.New("server").AtSliceIndex(0).AtMapKey("installed_version"), knownvalue.StringExact("v1.31.4+rke2r1")),
 			plancheck.ExpectKnownValue(rke2Addr, tfjsonpath.New("agent").AtSliceIndex(0).AtMapKey("config_sha256"), knownvalue.StringRegexp(regexp.MustCompile(`^sha256:`))),

@@ -124,3 +124,32 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestRKE2SensitiveConfigMaskedInLogs: the values of the cluster's and
+// the nodes' sensitive_config are masked in every log line and field of
+// the operation and in the error texts it shows (issue 13 item 9).
+func TestRKE2SensitiveConfigMaskedInLogs(t *testing.T) {
+	var out lockedBuffer
+	ctx := tflogtest.RootLogger(context.Background(), &out)
+	const clusterSecret, nodeSecret = "wJalrXUtnFEMI-K7MDENG-cluster", "agent-token-of-node-w1"
+	m := &RKE2ClusterModel{SensitiveConfig: strMap("etcd-s3-secret-key", clusterSecret),
+		Agents: []RKE2NodeModel{{Name: types.StringValue("w1"), SensitiveConfig: strMap("agent-token", nodeSecret)}}}
+	op, ctx := (&RKE2Cluster{}).newOp(ctx, m, "K10-the-join-token")
+	op.log("writing config.yaml with "+clusterSecret, map[string]any{"node": "w1", "line": "agent-token: " + nodeSecret})
+	logging.Debug(ctx, "through the request context: "+nodeSecret, nil)
+	if got := op.redact("rke2 failed: etcd-s3-secret-key: " + clusterSecret + " agent-token: " + nodeSecret); strings.Contains(got, clusterSecret) || strings.Contains(got, nodeSecret) {
+		t.Errorf("error text not redacted: %s", got)
+	}
+	entries, err := tflogtest.MultilineJSONDecode(strings.NewReader(out.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 {
+		t.Fatalf("%d log entries, want 2: %s", len(entries), out.String())
+	}
+	for _, e := range entries {
+		if line := fmt.Sprint(e); strings.Contains(line, clusterSecret) || strings.Contains(line, nodeSecret) {
+			t.Errorf("a sensitive_config value leaked into the log: %s", line)
+		}
+	}
+}

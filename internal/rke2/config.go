@@ -108,6 +108,11 @@ type NodeSpec struct {
 	Cluster map[string]string
 	// Node is the node's own config map; it wins over Cluster.
 	Node map[string]string
+	// ClusterSensitive and NodeSensitive are the sensitive_config maps:
+	// merged like Cluster and Node (each over its plain twin, which may
+	// not hold the same keys), but their values are secrets: see
+	// SensitiveKeys and Hash.
+	ClusterSensitive, NodeSensitive map[string]string
 	// ExtraSANs are appended to tls-san on servers (the API endpoint).
 	ExtraSANs []string
 }
@@ -115,19 +120,23 @@ type NodeSpec struct {
 // Build renders the spec into a Config.
 func Build(s NodeSpec) Config {
 	c := Config{}
-	for k, v := range s.Cluster {
-		if s.Role == Agent && ServerOnlyKeys[k] {
-			continue
+	for _, m := range []map[string]string{s.Cluster, s.ClusterSensitive} {
+		for k, v := range m {
+			if s.Role == Agent && ServerOnlyKeys[k] {
+				continue
+			}
+			c[k] = v
 		}
-		c[k] = v
 	}
 	if s.Role == Server {
 		for k, v := range s.ServerTyped {
 			c[k] = v
 		}
 	}
-	for k, v := range s.Node {
-		c[k] = v
+	for _, m := range []map[string]string{s.Node, s.NodeSensitive} {
+		for k, v := range m {
+			c[k] = v
+		}
 	}
 	if s.Role == Server && len(s.ExtraSANs) > 0 {
 		sans := toList(c[KeyTLSSAN])
@@ -161,6 +170,18 @@ func Build(s NodeSpec) Config {
 		c[KeyNodeTaint] = append([]string(nil), s.Taints...)
 	}
 	return c
+}
+
+// SensitiveKeys are the keys of the spec's sensitive_config maps.
+func (s NodeSpec) SensitiveKeys() []string {
+	var out []string
+	for _, m := range []map[string]string{s.ClusterSensitive, s.NodeSensitive} {
+		for k := range m {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // toList turns a config value that may be a list or a comma-separated
@@ -223,42 +244,83 @@ func Parse(data []byte) (Config, error) {
 	return c, nil
 }
 
-// Hash is "sha256:<hex>" of the canonical form of c without its token:
-// the JSON of the map (sorted keys) as YAML parsing yields it. No hash of
-// a secret is ever computed, and comments, key order and quoting do not
-// count. Use HashRendered for a Config built by Build, so that it is
-// compared in the same form as one read back from a node.
-func Hash(c Config) (string, error) {
-	m := make(map[string]any, len(c))
+// Hashes are the two hashes of a config.yaml by which drift is seen.
+type Hashes struct {
+	// Config is "sha256:<hex>" of the config without its token and with
+	// the value of every secret-bearing key replaced by a placeholder: a
+	// secret key added, removed or renamed counts, its value does not.
+	// It is stored in plain state, so no secret may reach it.
+	Config string
+	// Secrets is "sha256:<hex>" of the secret-bearing keys and their
+	// values (never the token), "" when there are none. It is stored as a
+	// sensitive attribute, so that a secret changed on the node is drift
+	// too.
+	Secrets string
+}
+
+// redactedValue stands for a secret's value in Hashes.Config.
+const redactedValue = "(sensitive)"
+
+// Hash hashes c in canonical form: the JSON of the map (sorted keys) as
+// YAML parsing yields it, so comments, key order and quoting do not
+// count. The token is in neither hash. Secret-bearing keys are those of
+// SecretKeysOf(c, sensitiveKeys...). Use HashRendered for a Config built
+// by Build, so that it is compared in the same form as one read back from
+// a node.
+func Hash(c Config, sensitiveKeys ...string) (Hashes, error) {
+	secret := map[string]bool{}
+	for _, k := range SecretKeysOf(c, sensitiveKeys...) {
+		secret[k] = true
+	}
+	public, secrets := make(map[string]any, len(c)), map[string]any{}
 	for k, v := range c {
-		if k != KeyToken {
-			m[k] = v
+		switch {
+		case k == KeyToken:
+		case secret[k]:
+			public[k] = redactedValue
+			secrets[k] = v
+		default:
+			public[k] = v
 		}
 	}
+	var h Hashes
+	var err error
+	if h.Config, err = sum(public); err != nil {
+		return Hashes{}, err
+	}
+	if len(secrets) > 0 {
+		if h.Secrets, err = sum(secrets); err != nil {
+			return Hashes{}, err
+		}
+	}
+	return h, nil
+}
+
+func sum(m map[string]any) (string, error) {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return "", fmt.Errorf("hashing config.yaml: %w", err)
 	}
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
+	s := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(s[:]), nil
 }
 
 // HashRendered renders c and hashes it as it will read back from the node.
-func HashRendered(c Config) (string, error) {
+func HashRendered(c Config, sensitiveKeys ...string) (Hashes, error) {
 	data, err := Render(c)
 	if err != nil {
-		return "", err
+		return Hashes{}, err
 	}
-	return HashFile(data)
+	return HashFile(data, sensitiveKeys...)
 }
 
 // HashFile hashes the content of a config.yaml file.
-func HashFile(data []byte) (string, error) {
+func HashFile(data []byte, sensitiveKeys ...string) (Hashes, error) {
 	c, err := Parse(data)
 	if err != nil {
-		return "", err
+		return Hashes{}, err
 	}
-	return Hash(c)
+	return Hash(c, sensitiveKeys...)
 }
 
 // Token returns the token key of a config, "" when there is none.

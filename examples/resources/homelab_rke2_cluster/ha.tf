@@ -9,6 +9,17 @@ variable "cluster_token" {
   ephemeral = true
 }
 
+# Credentials of the S3 bucket etcd snapshots go to.
+variable "s3_access_key" {
+  type      = string
+  sensitive = true
+}
+
+variable "s3_secret_key" {
+  type      = string
+  sensitive = true
+}
+
 locals {
   vip     = "192.168.10.10"
   servers = { k8s-cp1 = "192.168.10.11", k8s-cp2 = "192.168.10.12", k8s-cp3 = "192.168.10.13" }
@@ -28,6 +39,15 @@ resource "homelab_rke2_cluster" "prod" {
   config = {
     "write-kubeconfig-mode" = "0600"
     "kubelet-arg"           = "max-pods=150"
+    "etcd-s3"               = "true"
+    "etcd-s3-endpoint"      = "s3.home.example"
+    "etcd-s3-bucket"        = "k8s-snapshots"
+  }
+  # Secrets go to config.yaml through sensitive_config: hidden in plans and
+  # logs. `config` refuses them.
+  sensitive_config = {
+    "etcd-s3-access-key" = var.s3_access_key
+    "etcd-s3-secret-key" = var.s3_secret_key
   }
 
   # kube-vip announces the VIP from whichever server holds the lease.
