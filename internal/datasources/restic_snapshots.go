@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
@@ -63,7 +64,8 @@ func (d *ResticSnapshots) Schema(_ context.Context, _ datasource.SchemaRequest, 
 			"use it in a `check {}` block to warn when backups are not fresh.",
 		Blocks: map[string]schema.Block{"ssh": ssh},
 		Attributes: map[string]schema.Attribute{
-			"repository": schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc},
+			"repository": schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc,
+				Validators: []validator.String{tfrestic.NoPasswordInRepository{}}},
 			"password": schema.StringAttribute{Optional: true, Sensitive: true,
 				Description: tfrestic.PasswordDesc + " Data source inputs are stored in state (sensitive); `password_file` keeps it out."},
 			"password_file": schema.StringAttribute{Optional: true, Description: tfrestic.PasswordFileDesc},

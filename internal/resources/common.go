@@ -13,7 +13,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
@@ -128,4 +130,23 @@ func timeoutsBlock(ctx context.Context, create, update, del time.Duration) schem
 		}
 	}
 	return nb
+}
+
+// saveCreated stores what a create that failed after making something
+// knows of it: the planned values, with every value not known yet (what
+// the read-back would have filled in) null. Terraform then keeps the
+// resource in state as tainted, instead of forgetting something that
+// exists on the host and creating it again over the top.
+func saveCreated(plan tftypes.Value, state *tfsdk.State) error {
+	v, err := tftypes.Transform(plan, func(_ *tftypes.AttributePath, v tftypes.Value) (tftypes.Value, error) {
+		if !v.IsKnown() {
+			return tftypes.NewValue(v.Type(), nil), nil
+		}
+		return v, nil
+	})
+	if err != nil {
+		return err
+	}
+	state.Raw = v
+	return nil
 }

@@ -89,3 +89,42 @@ func expectChecksum(t *testing.T, vm *testbed.ZFSVM, path, want string) error {
 	}
 	return nil
 }
+
+// hangZPoolReads lets `zpool import` (the check for an exported pool of the
+// same name) and `zpool create` through but makes every other zpool command
+// stop itself: the create succeeds and its read-back hangs.
+const hangZPoolReads = `printf '#!/bin/sh\ncase "$1" in create|import) ;; *) kill -STOP $$ ;; esac\nexec /usr/sbin/zpool "$@"\n' > /usr/local/sbin/zpool
+chmod 755 /usr/local/sbin/zpool`
+
+// A pool whose create succeeded but whose read-back failed is kept in state
+// (tainted), so the next plan shows it (a replacement, with the destroy
+// guard in front of the data) instead of planning to create it again over
+// the disks it already holds.
+func TestAccZPool_createThatFailsOnReadBackIsKeptTainted(t *testing.T) {
+	vm := acctest.ZFSVM(t)
+	d := vm.Disks
+	t.Cleanup(func() { acctest.VMRun(t, vm, resumeZFSCommands) })
+	config := pool(vm, vdev("data", "mirror", d[0], d[1])+`
+  timeouts {
+    create = "40s"
+  }
+`)
+	acctest.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		CheckDestroy:             poolGone(t, vm, "tank"),
+		Steps: []resource.TestStep{{
+			PreConfig:   func() { acctest.VMRun(t, vm, hangZPoolReads) },
+			Config:      config,
+			ExpectError: regexp.MustCompile(`(?i)deadline|did\s+not\s+answer`),
+		}, {
+			// Tainted: a replacement (of an empty pool: the destroy guard
+			// stands in front of one that holds data), not a create over
+			// the existing pool's disks.
+			PreConfig: func() { acctest.VMRun(t, vm, resumeZFSCommands) },
+			Config:    config,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(tankAddr, plancheck.ResourceActionReplace)}},
+		}},
+	})
+}

@@ -65,7 +65,7 @@ type ResticBackupModel struct {
 	tfrestic.AccessModel
 	// host is the host the units are on (the ssh block's, or the
 	// provider's default), resolved when connecting.
-	host string
+	host              string
 	PasswordWO        types.String    `tfsdk:"password_wo"`
 	PasswordWOVersion types.String    `tfsdk:"password_wo_version"`
 	ID                types.String    `tfsdk:"id"`

@@ -95,8 +95,9 @@ func optionalSSHBlock(desc string) schema.SingleNestedBlock {
 func resticAccessAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
 		// Each resource sets its own plan behaviour for repository.
-		"repository": schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc},
-		"password":   schema.StringAttribute{Optional: true, Sensitive: true, Description: tfrestic.PasswordDesc + " Stored (sensitive) in state; prefer `password_wo`."},
+		"repository": schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc,
+			Validators: []validator.String{tfrestic.NoPasswordInRepository{}}},
+		"password": schema.StringAttribute{Optional: true, Sensitive: true, Description: tfrestic.PasswordDesc + " Stored (sensitive) in state; prefer `password_wo`."},
 		"password_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
 			Description: tfrestic.PasswordDesc + " Write-only: never stored. Change `password_wo_version` when it changes.",
 			Validators:  []validator.String{stringvalidator.AlsoRequires(path.MatchRoot("password_wo_version"))}},
@@ -114,7 +115,8 @@ func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 	// place is not a change, and a replacement never deletes data.
 	attrs["repository"] = schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc +
 		" Spellings that restic opens as the same repository (`/srv/r`, `local:/srv/r`, `/srv/r/`; `sftp:host:/p` and `sftp://host//p`; a `rest:` URL with or without its trailing slash) are the same place: changing one into another only updates the state. " +
-		"Another place replaces the resource; that is refused while the state has `destroy_data = true` (see `destroy_data`)."}
+		"Another place replaces the resource; that is refused while the state has `destroy_data = true` (see `destroy_data`).",
+		Validators: []validator.String{tfrestic.NoPasswordInRepository{}}}
 	computed := func(desc string) schema.StringAttribute {
 		return schema.StringAttribute{Computed: true, Description: desc, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
 	}

@@ -332,49 +332,75 @@ func TestAccResticRepo_respellingKeepsData(t *testing.T) {
 	}
 }
 
-// TestAccResticRepo_restCredentialsRedacted (issue 12, item 8): a
-// rest-server repository whose URL holds the server's password. An error
-// about it (here: a repository that does not open with the given password)
-// must not show that password, neither in the summary nor in the detail.
+// TestAccResticRepo_restCredentialsRedacted (issue 12, item 8): the
+// rest-server password never shows in an error. A URL that holds it is
+// refused at plan time (it would be stored and shown in clear text), with
+// the URL redacted in the error; given in the sensitive environment, the
+// credentials reach restic (0.14 too, through the URL in its environment)
+// and an error about the repository (here: it does not open with the given
+// password) shows neither them nor the URL restic was given.
 func TestAccResticRepo_restCredentialsRedacted(t *testing.T) {
 	rest := startRestServerT(t)
 	for version, bin := range resticBinaries(t) {
 		t.Run(version, func(t *testing.T) {
 			name := "redact-" + strings.NewReplacer(".", "-").Replace(version)
-			repo := rest.RepoURL(name)
-			if !strings.Contains(repo, rest.Password) {
-				t.Fatalf("the rest-server URL %q does not hold the server password: the test would prove nothing", restic.RedactRepository(repo))
+			withCreds := rest.RepoURL(name)
+			if !strings.Contains(withCreds, rest.Password) {
+				t.Fatalf("the rest-server URL %q does not hold the server password: the test would prove nothing", restic.RedactRepository(withCreds))
 			}
-			c := &restic.Client{Runner: remote.NewLocal(false), Repo: restic.Repo{Repository: repo, Password: secret(t), ResticPath: bin}}
+			bare := strings.Replace(withCreds, rest.User+":"+rest.Password+"@", "", 1)
+			c := &restic.Client{Runner: remote.NewLocal(false), Repo: restic.Repo{Repository: withCreds, Password: secret(t), ResticPath: bin}}
 			if _, err := c.Init(ctxT(t)); err != nil {
 				t.Fatalf("restic init: %v", err)
 			}
-			sawError := false
-			acctest.Test(t, resource.TestCase{
-				PreCheck:                 func() { acctest.PreCheck(t) },
-				ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
-				// Called with the step's error (ExpectError can only match,
-				// not prove an absence).
-				ErrorCheck: func(err error) error {
-					msg := err.Error()
-					switch {
-					case strings.Contains(msg, rest.Password):
-						i := strings.Index(msg, rest.Password)
-						return fmt.Errorf("the error shows the rest-server password: ...%s...",
-							strings.ReplaceAll(msg[max(0, i-120):min(len(msg), i+60)], rest.Password, "<PASSWORD>"))
-					case !errorRe("Unable to create restic repository rest:", rest.User+":***@", "does not open with this password").MatchString(msg):
-						return fmt.Errorf("not the expected error: %v", err)
-					}
-					sawError = true
-					return nil
-				},
-				Steps: []resource.TestStep{{
-					Config: resticRepoConfig("rest", bin, repo, secret(t), ""),
-				}},
-			})
-			if !sawError {
-				t.Fatal("the wrong password did not fail the apply")
+			env := fmt.Sprintf("  environment = { RESTIC_REST_USERNAME = %q, RESTIC_REST_PASSWORD = %q }\n", rest.User, rest.Password)
+			for _, tc := range []struct {
+				what, config string
+				want         *regexp.Regexp
+			}{
+				// Read from a file, as from a secret store: the CLI quotes
+				// the configuration's source line in its errors.
+				{"a password in the URL", strings.Replace(resticRepoConfig("rest", bin, "URL", secret(t), ""),
+					`"URL"`, fmt.Sprintf("trimspace(file(%q))", writeSecretFile(t, withCreds)), 1),
+					errorRe("Password in the repository URL", rest.User+":***@")},
+				{"the wrong repository password", resticRepoConfig("rest", bin, bare, secret(t), env),
+					errorRe("Unable to create restic repository rest:", "does not open with this password")},
+			} {
+				sawError := false
+				acctest.Test(t, resource.TestCase{
+					PreCheck:                 func() { acctest.PreCheck(t) },
+					ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+					// Called with the step's error (ExpectError can only
+					// match, not prove an absence).
+					ErrorCheck: func(err error) error {
+						msg := err.Error()
+						switch {
+						case strings.Contains(msg, rest.Password):
+							i := strings.Index(msg, rest.Password)
+							return fmt.Errorf("%s: the error shows the rest-server password: ...%s...", tc.what,
+								strings.ReplaceAll(msg[max(0, i-120):min(len(msg), i+60)], rest.Password, "<PASSWORD>"))
+						case !tc.want.MatchString(msg):
+							return fmt.Errorf("%s: not the expected error: %v", tc.what, err)
+						}
+						sawError = true
+						return nil
+					},
+					Steps: []resource.TestStep{{Config: tc.config}},
+				})
+				if !sawError {
+					t.Fatalf("%s: the apply did not fail", tc.what)
+				}
 			}
 		})
 	}
+}
+
+// writeSecretFile writes value to a private file of the test and returns its path.
+func writeSecretFile(t *testing.T, value string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(value+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -334,6 +334,13 @@ func (r *ZPool) Create(ctx context.Context, req resource.CreateRequest, resp *re
 	_, diags = r.read(ctx, c, &plan, false)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
+		// The pool exists: keep it in state (tainted) rather than lose it.
+		if err := saveCreated(req.Plan.Raw, &resp.State); err != nil {
+			resp.Diagnostics.AddError("Unable to save ZFS pool "+name+" after creating it", err.Error())
+		}
+		resp.Diagnostics.AddWarning("ZFS pool "+name+" was created but could not be read back",
+			"It is kept in the state as tainted, so it is not created again over its disks. Once the host answers, "+
+				"`terraform untaint` it if it is the pool you want (the next plan then shows only what differs), or let the next apply replace it.")
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
@@ -503,6 +510,13 @@ func (r *ZPool) Update(ctx context.Context, req resource.UpdateRequest, resp *re
 	_, diags = r.read(ctx, c, &plan, false)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
+		// The pool exists: keep it in state (tainted) rather than lose it.
+		if err := saveCreated(req.Plan.Raw, &resp.State); err != nil {
+			resp.Diagnostics.AddError("Unable to save ZFS pool "+name+" after creating it", err.Error())
+		}
+		resp.Diagnostics.AddWarning("ZFS pool "+name+" was created but could not be read back",
+			"It is kept in the state as tainted, so it is not created again over its disks. Once the host answers, "+
+				"`terraform untaint` it if it is the pool you want (the next plan then shows only what differs), or let the next apply replace it.")
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)

@@ -244,9 +244,40 @@ func (c *Client) run(ctx context.Context, args ...string) (remote.Result, error)
 		return res, nil
 	}
 	e := newError(op, c.Runner.String(), res, err, ctx.Err() != nil)
+	e.Message = c.redact(e.Message)
+	if e.Err != nil {
+		e.Err = redactedError{err: e.Err, msg: c.redact(e.Err.Error())}
+	}
 	c.log(args, e.Code, time.Since(start), e)
 	return res, e
 }
+
+// redact replaces the secrets restic was given (the repository password,
+// rest-server credentials, in the URL too) in what restic printed: an error
+// message may quote its repository URL, which may hold the credentials the
+// provider put there (withRestCredentials).
+func (c *Client) redact(s string) string {
+	secrets := []string{c.Repo.Password, c.Repo.Env["RESTIC_REST_PASSWORD"]}
+	if p := c.Repo.Env["RESTIC_REST_PASSWORD"]; p != "" {
+		secrets = append(secrets, url.UserPassword("x", p).String()[2:])
+	}
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "***")
+		}
+	}
+	return s
+}
+
+// redactedError is an error whose message had its secrets replaced; errors.Is
+// and As still see the original.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
 
 // newError describes a failed restic command: res and err are what the
 // runner returned, cancelled tells whether the context had ended.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
@@ -21,8 +22,8 @@ import (
 // Descriptions of the access attributes, shared by every schema flavour.
 const (
 	RepositoryDesc = "The repository in restic's own syntax: a path, `sftp:user@host:/path`, `rest:http(s)://host/path/`, `s3:...`, `b2:...`. " +
-		"It is stored in state in clear text: keep rest-server credentials out of the URL and put them in `environment` as `RESTIC_REST_USERNAME` and `RESTIC_REST_PASSWORD` (restic 0.17 and later)."
-	SSHDesc          = "Where restic runs, over SSH. Omit to run restic on the machine running Terraform. Unset attributes fall back to the provider's `ssh` block."
+		"It is stored in state and shown in plans in clear text, so a password in the URL is refused: put rest-server credentials in `environment` as `RESTIC_REST_USERNAME` and `RESTIC_REST_PASSWORD` (for restic older than 0.17, which cannot read them, the provider puts them into the URL restic gets in its environment, never into state or the command line)."
+	SSHDesc          = "Where restic runs, over SSH. Omit to run restic on the provider's default `ssh.host`, or on the machine running Terraform when the provider names none. Unset attributes fall back to the provider's `ssh` block."
 	PasswordDesc     = "Repository password. Passed to restic on its standard input, never on the command line."
 	PasswordFileDesc = "A file holding the repository password, on the host where restic runs (restic's `--password-file`)."
 	EnvironmentDesc  = "Environment for restic, for backend credentials (`AWS_ACCESS_KEY_ID`, `B2_ACCOUNT_KEY`, ...). Secret: passed on standard input like the password."
@@ -111,4 +112,28 @@ func Explain(err error, repository string) string {
 		return fmt.Sprintf("%v\n\nThe repository or the host restic runs on could not be reached; nothing was changed and the state was kept.", err)
 	}
 	return err.Error()
+}
+
+// NoPasswordInRepository refuses a repository URL that holds a password:
+// the repository is stored in state and shown in plans in clear text.
+type NoPasswordInRepository struct{}
+
+func (NoPasswordInRepository) Description(context.Context) string {
+	return "must not hold a password; rest-server credentials go in environment"
+}
+
+func (v NoPasswordInRepository) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (NoPasswordInRepository) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	repo := req.ConfigValue.ValueString()
+	if restic.RedactRepository(repo) == repo {
+		return
+	}
+	resp.Diagnostics.AddAttributeError(req.Path, "Password in the repository URL",
+		fmt.Sprintf("The repository %s holds a password, which would be stored in the state and shown in plans in clear text. "+
+			"Remove it from the URL and set environment = { RESTIC_REST_USERNAME = ..., RESTIC_REST_PASSWORD = ... } instead "+
+			"(the environment is sensitive; it works with every restic version).", restic.RedactRepository(repo)))
 }
