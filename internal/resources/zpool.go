@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -144,10 +145,15 @@ func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *reso
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 			"name": schema.StringAttribute{Required: true, Description: "Pool name. Renaming needs an export and import, so it is refused unless `allow_replace` is set.",
 				Validators: []validator.String{stringvalidator.RegexMatches(poolNameRe, "must start with a letter and hold only letters, digits, _ - . :")}},
-			"properties": schema.MapAttribute{ElementType: types.StringType, Optional: true,
-				Description: "Pool properties such as `ashift`, `autotrim`, `autoexpand`, `comment`. Only these are managed; they are set at creation and changed in place (`ashift` then applies to vdevs added later)."},
-			"filesystem_properties": schema.MapAttribute{ElementType: types.StringType, Optional: true,
-				Description: "Properties of the pool's root dataset, such as `compression`, `atime`, `xattr`, `mountpoint`. Set at creation (`-O`) and changed in place, except the creation-only `casesensitivity`, `normalization`, `utf8only` and `encryption`."},
+			"properties": schema.MapAttribute{ElementType: types.StringType, Optional: true, Computed: true,
+				Description: "Pool properties such as `ashift`, `autotrim`, `autoexpand`, `comment`. Only these are managed; they are set at creation and changed in place (`ashift` then applies to vdevs added later). " +
+					"Left out of the configuration, the properties in state (after an import: every locally set one) are kept as they are.",
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()}},
+			"filesystem_properties": schema.MapAttribute{ElementType: types.StringType, Optional: true, Computed: true,
+				Description: "Properties of the pool's root dataset, such as `compression`, `atime`, `xattr`, `mountpoint`. Set at creation (`-O`) and changed in place, except the creation-only `casesensitivity`, `normalization`, `utf8only` and `encryption`: " +
+					"one of these that the configuration leaves out is never a change; one set to a value that differs from the pool's is refused unless `allow_replace = true`. " +
+					"Left out of the configuration, the properties in state are kept as they are.",
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()}},
 			"force": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				Description: "Create the pool (and add vdevs) even on disks that hold a filesystem or another pool's label (`zpool create -f`). Without it such disks are refused."},
 			"force_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
@@ -269,7 +275,8 @@ func (r *ZPool) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, 
 	}
 	planFS, stateFS := mapOf(ctx, plan.FilesystemProperties), mapOf(ctx, state.FilesystemProperties)
 	for k := range createOnlyFSProps {
-		if planFS[k] != stateFS[k] && !plan.FilesystemProperties.IsUnknown() {
+		// Only a value the configuration sets, and that differs from the pool's, counts.
+		if want, set := planFS[k]; set && !zfs.SameValue(want, stateFS[k]) && !plan.FilesystemProperties.IsUnknown() {
 			reasons = append(reasons, fmt.Sprintf("filesystem property %s is fixed when the pool is created", k))
 			paths = append(paths, path.Root("filesystem_properties").AtMapKey(k))
 		}
@@ -442,7 +449,7 @@ func managedMap(ctx context.Context, prior types.Map, props map[string]zfs.Prope
 			}
 		}
 	}
-	if len(managed) == 0 && prior.IsNull() {
+	if len(managed) == 0 && (prior.IsNull() || prior.IsUnknown()) {
 		return types.MapNull(types.StringType)
 	}
 	vals := map[string]attr.Value{}
