@@ -121,15 +121,21 @@ dd if=/dev/urandom of=/dev/zvol/tank/vmdisk bs=1M count=4 status=none; sync`, d[
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolGone(t, vm, "tank"),
 		Steps: []resource.TestStep{
+			// The issue's case first: an import {} block of the zvol whose
+			// configuration leaves volblocksize out.
 			importBlock("homelab_zfs_dataset.vmdisk", "tank/vmdisk"),
-			importBlock("homelab_zpool.tank", "tank"),
-			importBlock("homelab_zfs_dataset.media", "tank/media"),
-			generate("homelab_zfs_dataset.vmdisk", "tank/vmdisk"),
-			generate("homelab_zpool.tank", "tank"),
-			generate("homelab_zfs_dataset.media", "tank/media"),
+			// Import steps after the first work on a copy of the test's
+			// state (the resource removed from it), so terraform import
+			// fills it first.
 			importCommand("homelab_zpool.tank", "tank"),
 			importCommand("homelab_zfs_dataset.media", "tank/media"),
 			importCommand("homelab_zfs_dataset.vmdisk", "tank/vmdisk"),
+			importBlock("homelab_zpool.tank", "tank"),
+			importBlock("homelab_zfs_dataset.media", "tank/media"),
+			importBlock("homelab_zfs_dataset.vmdisk", "tank/vmdisk"),
+			generate("homelab_zfs_dataset.vmdisk", "tank/vmdisk"),
+			generate("homelab_zpool.tank", "tank"),
+			generate("homelab_zfs_dataset.media", "tank/media"),
 			{
 				Config: config,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
