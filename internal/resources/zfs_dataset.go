@@ -21,8 +21,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -71,6 +71,7 @@ type ZFSDatasetModel struct {
 	Reservation      types.String       `tfsdk:"reservation"`
 	Encryption       *EncryptionModel   `tfsdk:"encryption"`
 	RecursiveDestroy types.Bool         `tfsdk:"recursive_destroy"`
+	AllowReplace     types.Bool         `tfsdk:"allow_replace"`
 	GUID             types.String       `tfsdk:"guid"`
 	Used             types.Int64        `tfsdk:"used"`
 	Available        types.Int64        `tfsdk:"available"`
@@ -135,26 +136,32 @@ func (r *ZFSDataset) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 			"name": schema.StringAttribute{Required: true,
 				Description: "Full name, e.g. `tank/media`. Changing it within the same pool renames the dataset in place (`zfs rename`); moving it to another pool replaces it.",
-				Validators:  []validator.String{stringvalidator.RegexMatches(datasetNameRe, "must be a dataset name such as tank/media (pool/child, no snapshot)")},
-				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplaceIf(func(_ context.Context, req planmodifier.StringRequest, resp *stringplanmodifier.RequiresReplaceIfFuncResponse) {
-					resp.RequiresReplace = zfs.PoolOf(req.StateValue.ValueString()) != zfs.PoolOf(req.PlanValue.ValueString())
-				}, "Moving a dataset to another pool replaces it.", "Moving a dataset to another pool replaces it.")}},
-			"type": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("filesystem"),
-				Description:   "`filesystem` (default) or `volume`. Cannot change after creation.",
+				Validators:  []validator.String{stringvalidator.RegexMatches(datasetNameRe, "must be a dataset name such as tank/media (pool/child, no snapshot)")}},
+			"type": schema.StringAttribute{Optional: true, Computed: true,
+				Description: "`filesystem` (the default when creating) or `volume`. Cannot change after creation: when the configuration leaves it out, " +
+					"the existing dataset's type is kept; a different value replaces the dataset, which is refused unless `allow_replace = true`.",
 				Validators:    []validator.String{stringvalidator.OneOf("filesystem", "volume")},
-				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 			"volume_size": schema.StringAttribute{Optional: true, Description: "Size of a volume, e.g. `10G` (binary units). Required for volumes; can grow or shrink in place.",
 				Validators: []validator.String{sizeValidator{}}},
-			"volblocksize": schema.StringAttribute{Optional: true, Description: "Block size of a volume, e.g. `16K`. Set at creation only.",
-				Validators: []validator.String{sizeValidator{}}, PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
-			"sparse": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
-				Description:   "Create a sparse (thin) volume, without a reservation for its full size. Set at creation only.",
-				PlanModifiers: []planmodifier.Bool{boolplanmodifier.RequiresReplace()}},
-			"properties": schema.MapAttribute{ElementType: types.StringType, Optional: true,
-				Description: "ZFS properties to set, native (`compression = \"zstd\"`, `atime = \"off\"`) or user (`\"homelab:owner\" = \"media\"`). Only these are managed; one that is later inherited or changed shows as drift. Sizes may be written `10G`."},
+			"volblocksize": schema.StringAttribute{Optional: true, Computed: true,
+				Description: "Block size of a volume, e.g. `16K`. Set at creation only; left out, ZFS chooses it and state keeps the volume's real value, " +
+					"so an adopted volume is never replaced over it. A value that differs from the volume's replaces it, which is refused unless `allow_replace = true`.",
+				Validators: []validator.String{sizeValidator{}}, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"sparse": schema.BoolAttribute{Optional: true, Computed: true,
+				Description: "A sparse (thin) volume, without a reservation for its full size (`refreservation=none`); false reserves it (`refreservation=auto`). " +
+					"Changed in place; left out, a new volume is not sparse and an existing one keeps what it has.",
+				PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()}},
+			"properties": schema.MapAttribute{ElementType: types.StringType, Optional: true, Computed: true,
+				Description: "ZFS properties to set, native (`compression = \"zstd\"`, `atime = \"off\"`) or user (`\"homelab:owner\" = \"media\"`). Only these are managed; one that is later inherited or changed shows as drift. Sizes may be written `10G`. " +
+					"Left out of the configuration, the properties in state (after an import: every locally set one) are kept as they are.",
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()}},
 			"mountpoint":  schema.StringAttribute{Optional: true, Description: "Mount point (the `mountpoint` property): a path, `legacy` or `none`."},
 			"quota":       schema.StringAttribute{Optional: true, Description: "Quota (the `quota` property), e.g. `500G` or `none`.", Validators: []validator.String{sizeValidator{}}},
 			"reservation": schema.StringAttribute{Optional: true, Description: "Reservation (the `reservation` property), e.g. `50G` or `none`.", Validators: []validator.String{sizeValidator{}}},
+			"allow_replace": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				Description: "Allow changes ZFS cannot make to an existing dataset (a different `type` or `volblocksize`, a move to another pool, " +
+					"an `encryption` block added or removed) to destroy it and create an empty one. Without it they are refused at plan time."},
 			"recursive_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				Description: "Let destroy remove the dataset's children and snapshots too. Without it, destroying a dataset that has any fails and names them."},
 			"guid":       schema.StringAttribute{Computed: true, Description: "The dataset's GUID.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
@@ -270,15 +277,107 @@ func checkKey(format, key string) error {
 	return nil
 }
 
-// ModifyPlan marks the computed values that a rename or property change
-// will change as unknown, and nothing else.
+// replaceReason is a change ZFS cannot make to an existing dataset.
+type replaceReason struct {
+	path path.Path
+	why  string
+}
+
+// datasetReplaceReasons lists the planned changes that need the dataset
+// destroyed and created again. Creation-only attributes the configuration
+// leaves out plan as their value in state (UseStateForUnknown), so only a
+// value the configuration sets, and that differs from the real one, counts.
+func datasetReplaceReasons(plan, state ZFSDatasetModel) []replaceReason {
+	var out []replaceReason
+	name := state.Name.ValueString()
+	if !plan.Name.IsUnknown() && zfs.PoolOf(plan.Name.ValueString()) != zfs.PoolOf(name) {
+		out = append(out, replaceReason{path.Root("name"), fmt.Sprintf("moving %s to pool %s (zfs rename stays within a pool)", name, zfs.PoolOf(plan.Name.ValueString()))})
+	}
+	if known(plan.Type) && !state.Type.IsNull() && plan.Type.ValueString() != state.Type.ValueString() {
+		out = append(out, replaceReason{path.Root("type"), fmt.Sprintf("type %s is fixed when the dataset is created (it is a %s)", plan.Type.ValueString(), state.Type.ValueString())})
+	}
+	if known(plan.VolBlockSize) && !state.VolBlockSize.IsNull() && !zfs.SameValue(plan.VolBlockSize.ValueString(), state.VolBlockSize.ValueString()) {
+		out = append(out, replaceReason{path.Root("volblocksize"), fmt.Sprintf("volblocksize %s is fixed when the volume is created (it is %s)", plan.VolBlockSize.ValueString(), state.VolBlockSize.ValueString())})
+	}
+	// Adding or removing the encryption block in the configuration needs a
+	// new dataset (ZFS cannot encrypt or decrypt one in place). Read never
+	// adds the block for inherited encryption; a block in state on a
+	// dataset that inherits encryption (left by older versions) is dropped
+	// in place, never by replacing the dataset.
+	inherited := !state.EncryptionRoot.IsNull() && !state.EncryptionRoot.IsUnknown() && state.EncryptionRoot.ValueString() != name
+	if (plan.Encryption == nil) != (state.Encryption == nil) && !(plan.Encryption == nil && inherited) {
+		what := "adding an encryption block (ZFS cannot encrypt an existing dataset)"
+		if plan.Encryption == nil {
+			what = "removing the encryption block (ZFS cannot decrypt a dataset)"
+		}
+		out = append(out, replaceReason{path.Root("encryption"), what})
+	}
+	return out
+}
+
+func known(v types.String) bool { return !v.IsNull() && !v.IsUnknown() }
+
+// planReplacement turns replace reasons into the plan: a replacement with a
+// warning under allow_replace, a plan-time error naming the attribute otherwise.
+func planReplacement(reasons []replaceReason, allow bool, name string, resp *resource.ModifyPlanResponse) {
+	if len(reasons) == 0 {
+		return
+	}
+	whys := make([]string, len(reasons))
+	for i, r := range reasons {
+		whys[i] = r.why
+	}
+	if allow {
+		for _, r := range reasons {
+			resp.RequiresReplace = append(resp.RequiresReplace, r.path)
+		}
+		resp.Diagnostics.AddWarning("ZFS dataset "+name+" will be destroyed and created again",
+			"allow_replace = true and this change cannot be made in place: "+strings.Join(whys, "; ")+". Everything in the dataset will be lost.")
+		return
+	}
+	resp.Diagnostics.AddAttributeError(reasons[0].path, "Change needs a new ZFS dataset "+name,
+		"This change cannot be made to the existing dataset: "+strings.Join(whys, "; ")+
+			".\n\nRecreating the dataset would destroy everything in it, so it is refused. Revert the change (leave a creation-only attribute out "+
+			"to keep the dataset's value), or set allow_replace = true if the data is backed up and the dataset may be destroyed and created empty.")
+}
+
+// ModifyPlan fills in creation defaults, refuses replacements of an
+// existing dataset unless allow_replace is set, and marks the computed
+// values that a key load will change as unknown.
 func (r *ZFSDataset) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() || req.State.Raw.IsNull() {
+	if req.Plan.Raw.IsNull() {
 		return
 	}
 	var plan, state ZFSDatasetModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if req.State.Raw.IsNull() {
+		// Creating: what ZFS will make when the configuration is silent.
+		var cfgType types.String
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("type"), &cfgType)...)
+		if cfgType.IsNull() {
+			plan.Type = types.StringValue("filesystem")
+		}
+		if plan.Type.ValueString() == "filesystem" {
+			plan.VolBlockSize = types.StringNull()
+		}
+		if plan.Sparse.IsUnknown() || plan.Sparse.IsNull() {
+			var cfg types.Bool
+			resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("sparse"), &cfg)...)
+			if cfg.IsNull() {
+				plan.Sparse = types.BoolValue(false)
+			}
+		}
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		return
+	}
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	planReplacement(datasetReplaceReasons(plan, state), plan.AllowReplace.ValueBool(), state.Name.ValueString(), resp)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -290,15 +389,6 @@ func (r *ZFSDataset) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequ
 			resp.Diagnostics.AddAttributeError(path.Root("encryption").AtName("key_wo"), "Missing new key",
 				"`key_wo_version` changed but no `key_wo` was given to change the key to.")
 		}
-	}
-	// Adding or removing the encryption block in the configuration needs a
-	// new dataset (ZFS cannot encrypt or decrypt one in place). Read never
-	// adds the block for inherited encryption; a block in state on a
-	// dataset that inherits encryption (left by older versions) is dropped
-	// in place, never by replacing the dataset.
-	inherited := !state.EncryptionRoot.IsNull() && !state.EncryptionRoot.IsUnknown() && state.EncryptionRoot.ValueString() != state.Name.ValueString()
-	if (plan.Encryption == nil) != (state.Encryption == nil) && !(plan.Encryption == nil && inherited) {
-		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("encryption"))
 	}
 	// A key that is not loaded (after an import or a reboot) is loaded by
 	// apply when the configuration has it.
@@ -458,20 +548,20 @@ func (r *ZFSDataset) readInto(ctx context.Context, c *zfs.Client, m *ZFSDatasetM
 	if ds.Type == "volume" {
 		m.Type = types.StringValue("volume")
 		m.VolumeSize = keepSpelling(m.VolumeSize, "volsize", ds.Get("volsize"))
-		if !m.VolBlockSize.IsNull() || importing {
-			m.VolBlockSize = keepSpelling(m.VolBlockSize, "volblocksize", ds.Get("volblocksize"))
-		}
-		if m.Sparse.IsNull() || m.Sparse.IsUnknown() {
-			m.Sparse = types.BoolValue(ds.Get("refreservation") == "0" || ds.Get("refreservation") == "none")
-		}
+		// Creation-only, defaulted by ZFS: state always holds the real value,
+		// so a configuration that leaves it out plans no change.
+		m.VolBlockSize = keepSpelling(m.VolBlockSize, "volblocksize", ds.Get("volblocksize"))
+		m.Sparse = types.BoolValue(sparseVolume(ds))
 	} else {
 		m.Type = types.StringValue("filesystem")
-		if m.Sparse.IsNull() || m.Sparse.IsUnknown() {
-			m.Sparse = types.BoolValue(false)
-		}
+		m.VolBlockSize = types.StringNull()
+		m.Sparse = types.BoolValue(false)
 	}
 	if m.RecursiveDestroy.IsNull() || m.RecursiveDestroy.IsUnknown() {
 		m.RecursiveDestroy = types.BoolValue(false)
+	}
+	if m.AllowReplace.IsNull() || m.AllowReplace.IsUnknown() {
+		m.AllowReplace = types.BoolValue(false)
 	}
 	m.Used = int64Prop(ds, "used")
 	m.Available = int64Prop(ds, "available")
@@ -490,6 +580,9 @@ func (r *ZFSDataset) readInto(ctx context.Context, c *zfs.Client, m *ZFSDatasetM
 				managed[k] = zfs.Readable(k, p.Value)
 			}
 		}
+	}
+	if m.Properties.IsUnknown() && len(managed) == 0 {
+		m.Properties = types.MapNull(types.StringType)
 	}
 	if len(managed) > 0 || !m.Properties.IsNull() {
 		vals := map[string]attr.Value{}
@@ -553,6 +646,13 @@ func (r *ZFSDataset) readInto(ctx context.Context, c *zfs.Client, m *ZFSDatasetM
 		diags.AddWarning("Encryption key of ZFS dataset "+name+" is not loaded", what)
 	}
 	return false
+}
+
+// sparseVolume says whether a volume reserves no space for its size: a
+// sparse one (zfs create -s) has no refreservation.
+func sparseVolume(ds *zfs.Dataset) bool {
+	rr := ds.Get("refreservation")
+	return rr == "0" || rr == "none"
 }
 
 // observed is what state records for a managed property: the configured
@@ -651,8 +751,15 @@ func (r *ZFSDataset) Update(ctx context.Context, req resource.UpdateRequest, res
 			changed[k] = v
 		}
 	}
-	if plan.Type.ValueString() == "volume" && !plan.VolumeSize.Equal(state.VolumeSize) {
+	if plan.Type.ValueString() == "volume" && known(plan.VolumeSize) && !plan.VolumeSize.Equal(state.VolumeSize) {
 		changed["volsize"] = plan.VolumeSize.ValueString()
+	}
+	// sparse is the volume's refreservation: none, or auto (its full size).
+	if plan.Type.ValueString() == "volume" && !plan.Sparse.IsUnknown() && !plan.Sparse.IsNull() && !plan.Sparse.Equal(state.Sparse) {
+		changed["refreservation"] = "auto"
+		if plan.Sparse.ValueBool() {
+			changed["refreservation"] = "none"
+		}
 	}
 	if e, s := plan.Encryption, state.Encryption; e != nil && s != nil && !e.KeyLocation.IsUnknown() && !e.KeyLocation.Equal(s.KeyLocation) && !e.KeyLocation.IsNull() {
 		changed["keylocation"] = e.KeyLocation.ValueString()

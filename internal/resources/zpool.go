@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -77,6 +78,7 @@ type ZPoolModel struct {
 	Free                 types.Int64        `tfsdk:"free"`
 	Fragmentation        types.Int64        `tfsdk:"fragmentation"`
 	Status               types.List         `tfsdk:"status"`
+	DiskGUIDs            types.Map          `tfsdk:"disk_guids"`
 	Timeouts             timeouts.Value     `tfsdk:"timeouts"`
 }
 
@@ -144,10 +146,15 @@ func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *reso
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 			"name": schema.StringAttribute{Required: true, Description: "Pool name. Renaming needs an export and import, so it is refused unless `allow_replace` is set.",
 				Validators: []validator.String{stringvalidator.RegexMatches(poolNameRe, "must start with a letter and hold only letters, digits, _ - . :")}},
-			"properties": schema.MapAttribute{ElementType: types.StringType, Optional: true,
-				Description: "Pool properties such as `ashift`, `autotrim`, `autoexpand`, `comment`. Only these are managed; they are set at creation and changed in place (`ashift` then applies to vdevs added later)."},
-			"filesystem_properties": schema.MapAttribute{ElementType: types.StringType, Optional: true,
-				Description: "Properties of the pool's root dataset, such as `compression`, `atime`, `xattr`, `mountpoint`. Set at creation (`-O`) and changed in place, except the creation-only `casesensitivity`, `normalization`, `utf8only` and `encryption`."},
+			"properties": schema.MapAttribute{ElementType: types.StringType, Optional: true, Computed: true,
+				Description: "Pool properties such as `ashift`, `autotrim`, `autoexpand`, `comment`. Only these are managed; they are set at creation and changed in place (`ashift` then applies to vdevs added later). " +
+					"Left out of the configuration, the properties in state (after an import: every locally set one) are kept as they are.",
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()}},
+			"filesystem_properties": schema.MapAttribute{ElementType: types.StringType, Optional: true, Computed: true,
+				Description: "Properties of the pool's root dataset, such as `compression`, `atime`, `xattr`, `mountpoint`. Set at creation (`-O`) and changed in place, except the creation-only `casesensitivity`, `normalization`, `utf8only` and `encryption`: " +
+					"one of these that the configuration leaves out is never a change; one set to a value that differs from the pool's is refused unless `allow_replace = true`. " +
+					"Left out of the configuration, the properties in state are kept as they are.",
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()}},
 			"force": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				Description: "Create the pool (and add vdevs) even on disks that hold a filesystem or another pool's label (`zpool create -f`). Without it such disks are refused."},
 			"force_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
@@ -160,6 +167,9 @@ func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *reso
 			"allocated":     schema.Int64Attribute{Computed: true, Description: "Allocated bytes."},
 			"free":          schema.Int64Attribute{Computed: true, Description: "Free bytes."},
 			"fragmentation": schema.Int64Attribute{Computed: true, Description: "Free-space fragmentation in percent (-1 when unknown)."},
+			"disk_guids": schema.MapAttribute{ElementType: types.StringType, Computed: true,
+				Description: "The ZFS GUID of every disk, by the path the configuration names it by. A disk found under another path " +
+					"(a `/dev/sdX` name that re-enumerated) is recognised by its GUID: it is the same disk, named as before, and a warning, never a `zpool replace`."},
 			"status": schema.ListNestedAttribute{Computed: true, Description: "Every top-level vdev with its state, error counters and disks.",
 				NestedObject: schema.NestedAttributeObject{Attributes: vdevStatus}},
 		},
@@ -233,6 +243,24 @@ func (r *ZPool) ValidateConfig(ctx context.Context, req resource.ValidateConfigR
 	for _, err := range zfs.Validate(specs) {
 		resp.Diagnostics.AddAttributeError(path.Root("vdev"), "Invalid pool layout", err.Error())
 	}
+	resp.Diagnostics.Append(unstableDiskWarnings(specs)...)
+}
+
+// unstableDiskWarnings warns, at plan time, about disks named by a path the
+// kernel gives out in probe order (/dev/sdX, /dev/nvmeXnY, ...).
+func unstableDiskWarnings(specs []zfs.VdevSpec) diag.Diagnostics {
+	var diags diag.Diagnostics
+	for i, s := range specs {
+		for k, d := range s.Disks {
+			if zfs.UnstablePath(d) {
+				diags.AddAttributeWarning(path.Root("vdev").AtListIndex(i).AtName("disks").AtListIndex(k), "Disk named by a path that can change",
+					fmt.Sprintf("%s is a name the kernel hands out in the order it finds disks: after a reboot or a hardware change it can name another disk. "+
+						"The provider recognises the pool's own disks by their ZFS GUID, but a new disk named this way may not be the one you meant. "+
+						"Use its /dev/disk/by-id/... name (ls -l /dev/disk/by-id/ shows which one points at %s).", d, d))
+			}
+		}
+	}
+	return diags
 }
 
 // ModifyPlan refuses, at plan time, any change that would need a new pool,
@@ -269,7 +297,8 @@ func (r *ZPool) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, 
 	}
 	planFS, stateFS := mapOf(ctx, plan.FilesystemProperties), mapOf(ctx, state.FilesystemProperties)
 	for k := range createOnlyFSProps {
-		if planFS[k] != stateFS[k] && !plan.FilesystemProperties.IsUnknown() {
+		// Only a value the configuration sets, and that differs from the pool's, counts.
+		if want, set := planFS[k]; set && !zfs.SameValue(want, stateFS[k]) && !plan.FilesystemProperties.IsUnknown() {
 			reasons = append(reasons, fmt.Sprintf("filesystem property %s is fixed when the pool is created", k))
 			paths = append(paths, path.Root("filesystem_properties").AtMapKey(k))
 		}
@@ -390,10 +419,18 @@ func (r *ZPool) read(ctx context.Context, c *zfs.Client, m *ZPoolModel, importin
 		diags.AddError("Unable to read ZFS pool "+name, explainZFS(err))
 		return false, diags
 	}
-	actual := pool.Topology()
-	if prior, known := specsOf(ctx, m.Vdevs); !known || m.Vdevs.IsNull() || !zfs.Equal(actual, zfs.Expand(prior)) {
+	prior, priorKnown := specsOf(ctx, m.Vdevs)
+	actual, moved := zfs.FollowGUIDs(pool.Topology(), pool.DiskGUIDs(), invert(mapOf(ctx, m.DiskGUIDs)), namedDisks(prior))
+	for _, mv := range moved {
+		diags.AddWarning(fmt.Sprintf("Disk %s of ZFS pool %s is now %s", mv.Was, name, mv.Now),
+			fmt.Sprintf("The disk with ZFS GUID %s, configured as %s, is now at %s (the kernel named the disks in another order). "+
+				"It is the same disk, so nothing is planned for it; whatever disk now has the name %s is left alone. "+
+				"Name the pool's disks by /dev/disk/by-id/... so that their names do not change.", mv.GUID, mv.Was, mv.Now, mv.Was))
+	}
+	if !priorKnown || m.Vdevs.IsNull() || !zfs.Equal(actual, zfs.Expand(prior)) {
 		m.Vdevs = vdevList(actual.Specs())
 	}
+	m.DiskGUIDs = diskGUIDs(pool.DiskGUIDs(), moved)
 	m.ID = types.StringValue(pool.GUID)
 	m.GUID = types.StringValue(pool.GUID)
 	m.Health = types.StringValue(pool.Health)
@@ -430,6 +467,41 @@ func (r *ZPool) read(ctx context.Context, c *zfs.Client, m *ZPoolModel, importin
 	return false, diags
 }
 
+// invert turns path-to-GUID into GUID-to-path.
+func invert(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[v] = k
+	}
+	return out
+}
+
+// namedDisks is the set of disks vdev specs name.
+func namedDisks(specs []zfs.VdevSpec) map[string]bool {
+	out := map[string]bool{}
+	for _, d := range zfs.Expand(specs).Disks() {
+		out[d] = true
+	}
+	return out
+}
+
+// diskGUIDs is disk_guids: every disk's GUID by the name state gives it
+// (a moved disk by its old name).
+func diskGUIDs(live map[string]string, moved []zfs.Moved) types.Map {
+	was := map[string]string{}
+	for _, mv := range moved {
+		was[mv.GUID] = mv.Was
+	}
+	vals := map[string]attr.Value{}
+	for guid, now := range live {
+		if w, ok := was[guid]; ok {
+			now = w
+		}
+		vals[now] = types.StringValue(guid)
+	}
+	return types.MapValueMust(types.StringType, vals)
+}
+
 // poolPropertyImportable says which pool properties import puts in the
 // configuration: those set locally, except bookkeeping ones.
 func poolPropertyImportable(k string, p zfs.Property) bool {
@@ -449,7 +521,7 @@ func managedMap(ctx context.Context, prior types.Map, props map[string]zfs.Prope
 			}
 		}
 	}
-	if len(managed) == 0 && prior.IsNull() {
+	if len(managed) == 0 && (prior.IsNull() || prior.IsUnknown()) {
 		return types.MapNull(types.StringType)
 	}
 	vals := map[string]attr.Value{}
@@ -486,7 +558,7 @@ func (r *ZPool) Update(ctx context.Context, req resource.UpdateRequest, resp *re
 		return
 	}
 	name := plan.Name.ValueString()
-	if err := r.reshape(ctx, c, name, topologyOf(ctx, plan.Vdevs), plan.Force.ValueBool()); err != nil {
+	if err := r.reshape(ctx, c, name, topologyOf(ctx, plan.Vdevs), plan.Force.ValueBool(), invert(mapOf(ctx, state.DiskGUIDs))); err != nil {
 		resp.Diagnostics.AddError("Unable to change the layout of ZFS pool "+name, explain(err)+
 			"\n\nThe steps before the failing one were applied; refresh to see the pool as it is now.")
 		// Keep what was done: read the pool back into state.
@@ -507,6 +579,8 @@ func (r *ZPool) Update(ctx context.Context, req resource.UpdateRequest, resp *re
 			return
 		}
 	}
+	// The disks state knows by GUID keep their names across a re-enumeration.
+	plan.DiskGUIDs = state.DiskGUIDs
 	_, diags = r.read(ctx, c, &plan, false)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
@@ -536,14 +610,29 @@ func changedProps(ctx context.Context, plan, state types.Map) map[string]string 
 
 // reshape turns the pool's live layout into desired, one zpool operation at
 // a time, waiting for each resilver or raidz expansion to finish.
-func (r *ZPool) reshape(ctx context.Context, c *zfs.Client, name string, desired zfs.Topology, force bool) error {
+func (r *ZPool) reshape(ctx context.Context, c *zfs.Client, name string, desired zfs.Topology, force bool, known map[string]string) error {
 	pool, err := c.Pool(ctx, name)
 	if err != nil {
 		return err
 	}
-	ops, err := zfs.Plan(pool.Topology(), desired)
+	named := map[string]bool{}
+	for _, d := range desired.Disks() {
+		named[d] = true
+	}
+	// A disk that re-enumerated is the same disk: planned by the name state
+	// knows it by, addressed by its GUID so no command touches the disk
+	// that now has that name.
+	current, moved := zfs.FollowGUIDs(pool.Topology(), pool.DiskGUIDs(), known, named)
+	ops, err := zfs.Plan(current, desired)
 	if err != nil {
 		return err
+	}
+	for i := range ops {
+		for _, mv := range moved {
+			if ops[i].Target == mv.Was {
+				ops[i].Target = mv.GUID
+			}
+		}
 	}
 	for i, op := range ops {
 		logging.Info(ctx, "changing ZFS pool layout", map[string]any{"pool": name, "step": i + 1, "of": len(ops), "operation": op.String()})
@@ -609,7 +698,7 @@ func (r *ZPool) ImportState(ctx context.Context, req resource.ImportStateRequest
 		resp.Diagnostics.AddError("Unable to import ZFS pool "+req.ID, err.Error()+"\n\nExample: terraform import homelab_zpool.tank nas.lan:tank")
 		return
 	}
-	m := ZPoolModel{SSH: id.sshForImport(), Name: types.StringValue(id.Name), Vdevs: types.ListNull(vdevObjectType),
+	m := ZPoolModel{SSH: id.sshForImport(), Name: types.StringValue(id.Name), Vdevs: types.ListNull(vdevObjectType), DiskGUIDs: types.MapNull(types.StringType),
 		Properties: types.MapNull(types.StringType), FilesystemProperties: types.MapNull(types.StringType),
 		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{"create": types.StringType, "update": types.StringType, "delete": types.StringType})}}
 	c, _, diags := r.data.ZFSClient(m.SSH)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,7 +22,10 @@ type Device struct {
 	// Type is mirror, raidz1..3, draid..., replacing, spare, or disk.
 	Type string
 	// Path is a disk's device path (for a missing disk, the path it had).
-	Path     string
+	Path string
+	// GUID is the vdev's ZFS GUID, which survives a re-enumeration of the
+	// disk's path ("" from the text parser of OpenZFS before 2.3).
+	GUID     string
 	State    string
 	Read     uint64
 	Write    uint64
@@ -62,6 +66,72 @@ func (p *Pool) Topology() Topology {
 		t = append(t, v)
 	}
 	return t
+}
+
+// DiskGUIDs maps the GUID of every disk the topology names to its path now.
+func (p *Pool) DiskGUIDs() map[string]string {
+	out := map[string]string{}
+	for _, d := range p.Devices {
+		if d.Type == TypeDisk || d.Type == "replacing" || d.Type == "spare" {
+			if l := leafDevice(d); l.GUID != "" {
+				out[l.GUID] = diskPath(l.Path)
+			}
+			continue
+		}
+		for _, c := range d.Children {
+			if l := leafDevice(c); l.GUID != "" {
+				out[l.GUID] = diskPath(l.Path)
+			}
+		}
+	}
+	return out
+}
+
+// Moved is a disk of the pool that is now at another path.
+type Moved struct{ GUID, Was, Now string }
+
+// FollowGUIDs names the disks of t by the paths known (GUID to path, from
+// the last read) recorded for them: a disk that re-enumerated (/dev/sdb that
+// is now /dev/sdc) is the same disk, not a missing one plus a new one, so
+// nothing is planned onto whatever disk now has its old name. It returns
+// the renamed topology and the disks that moved. Disks without a known
+// GUID keep their live path, and so does a disk the configuration (named,
+// nil for none) already calls by its new path and no longer by its old one.
+func FollowGUIDs(t Topology, live, known map[string]string, named map[string]bool) (Topology, []Moved) {
+	rename := map[string]string{}
+	var moved []Moved
+	for guid, now := range live {
+		if was, ok := known[guid]; ok && was != now && was != "" && !(named[now] && !named[was]) {
+			rename[now] = was
+			moved = append(moved, Moved{GUID: guid, Was: was, Now: now})
+		}
+	}
+	if len(rename) == 0 {
+		return t, nil
+	}
+	sort.Slice(moved, func(i, j int) bool { return moved[i].Was < moved[j].Was })
+	out := make(Topology, len(t))
+	for i, v := range t {
+		v.Disks = slices.Clone(v.Disks)
+		for k, d := range v.Disks {
+			if was, ok := rename[d]; ok {
+				v.Disks[k] = was
+			}
+		}
+		out[i] = v
+	}
+	return out, moved
+}
+
+// leafDevice resolves a device to the disk that configuration names.
+func leafDevice(d Device) Device {
+	switch {
+	case d.Type == "replacing" && len(d.Children) > 0:
+		return leafDevice(d.Children[len(d.Children)-1])
+	case d.Type == "spare" && len(d.Children) > 0:
+		return leafDevice(d.Children[0])
+	}
+	return d
 }
 
 // leafPath resolves a device to the disk that configuration names.

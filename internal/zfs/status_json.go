@@ -48,6 +48,7 @@ type jsonVdev struct {
 	Name           string        `json:"name"`
 	VdevType       string        `json:"vdev_type"`
 	Path           string        `json:"path"`
+	GUID           jsonValue     `json:"guid"`
 	State          string        `json:"state"`
 	ReadErrors     jsonValue     `json:"read_errors"`
 	WriteErrors    jsonValue     `json:"write_errors"`
@@ -132,7 +133,7 @@ func jsonDevices(obj orderedObject, role string) ([]Device, error) {
 		if err := json.Unmarshal(kv.Value, &v); err != nil {
 			return nil, fmt.Errorf("parsing vdev %s: %w", kv.Key, err)
 		}
-		d := Device{Role: role, Name: v.Name, State: v.State, Path: v.Path}
+		d := Device{Role: role, Name: v.Name, State: v.State, Path: v.Path, GUID: string(v.GUID)}
 		switch v.Class {
 		case "special":
 			d.Role = RoleSpecial
