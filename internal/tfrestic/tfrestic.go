@@ -122,7 +122,9 @@ func (NoPasswordInRepository) Description(context.Context) string {
 	return "must not hold a password; rest-server credentials go in environment"
 }
 
-func (v NoPasswordInRepository) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+func (v NoPasswordInRepository) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
 
 func (NoPasswordInRepository) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
 	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
