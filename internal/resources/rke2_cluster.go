@@ -1309,7 +1309,7 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 			info, err := op.client().Node(ctx, n.Name)
 			if err == nil && !info.Unschedulable {
 				op.log("draining node before its upgrade", map[string]any{"node": n.Name})
-				if err := op.client().Drain(ctx, n.Name, op.log); err != nil {
+				if err := op.client().Drain(ctx, n.Name, kube.DrainOptions{}, op.log); err != nil {
 					return err
 				}
 				drained = true
@@ -1421,7 +1421,7 @@ func (op *rke2Op) remove(ctx context.Context, n *clusterNode) error {
 	c := op.client()
 	op.log("removing node from the cluster", map[string]any{"node": n.Name, "role": string(n.Role)})
 	if _, err := c.Node(ctx, n.Name); err == nil {
-		if err := c.Drain(ctx, n.Name, op.log); err != nil {
+		if err := c.Drain(ctx, n.Name, kube.DrainOptions{}, op.log); err != nil {
 			return err
 		}
 		if err := c.DeleteNode(ctx, n.Name); err != nil {
