@@ -625,16 +625,17 @@ resource "homelab_metallb_pool" "lab" {
 // TestAccRKE2Cluster_validation checks the configuration errors reported
 // at plan time, before any host is contacted.
 func TestAccRKE2Cluster_validation(t *testing.T) {
-	node := func(block, name, extra string) string {
+	nodeAt := func(block, name, host, extra string) string {
 		return fmt.Sprintf(`
   %s {
     name = %q
     %s
     ssh {
-      host = "192.0.2.10"
+      host = %q
     }
-  }`, block, name, extra)
+  }`, block, name, extra, host)
 	}
+	node := func(block, name, extra string) string { return nodeAt(block, name, strings.ToLower(name)+".lan.test", extra) }
 	cfg := func(body string) string {
 		return `
 provider "homelab" {
@@ -661,6 +662,7 @@ resource "homelab_rke2_cluster" "test" {
 		{"airgap without dir", v + "  airgap {}\n" + node("server", "a", ""), errorRe("artifacts_dir")},
 		{"no server", v + node("agent", "a", ""), errorRe("server")},
 		{"duplicate name", v + node("server", "a", "") + node("agent", "a", ""), errorRe("Duplicate node name")},
+		{"two nodes on one host", v + node("server", "a", "") + nodeAt("agent", "b", "A.lan.test.", ""), errorRe("Two nodes on one host", `server 0 ("a")`)},
 		{"managed key", v + `  config = { "token" = "x" }` + node("server", "a", ""), errorRe("Key set by the provider")},
 		{"node managed key", v + node("server", "a", `config = { "node-label" = "a=b" }`), errorRe("Key set by the provider")},
 		{"typed twice", v + `  cni = "calico"
