@@ -635,7 +635,9 @@ func TestAccRKE2Cluster_validation(t *testing.T) {
     }
   }`, block, name, extra, host)
 	}
-	node := func(block, name, extra string) string { return nodeAt(block, name, strings.ToLower(name)+".lan.test", extra) }
+	node := func(block, name, extra string) string {
+		return nodeAt(block, name, strings.ToLower(name)+".lan.test", extra)
+	}
 	cfg := func(body string) string {
 		return `
 provider "homelab" {
