@@ -21,6 +21,8 @@ var (
 	NodesGVR      = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
 	NamespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 	PodsGVR       = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	// PersistentVolumeClaimsGVR: claims hold data a cluster's destroy would lose.
+	PersistentVolumeClaimsGVR = schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}
 )
 
 // Taint is a node taint.
@@ -290,6 +292,9 @@ func taintsEqual(a, b []Taint) bool {
 // PodRef names a pod by namespace, name and UID.
 type PodRef struct {
 	Namespace, Name, UID string
+	// EmptyDir lists the pod's emptyDir volumes: their data lives on the
+	// node and is deleted with the pod.
+	EmptyDir []string
 }
 
 func (p PodRef) String() string { return p.Namespace + "/" + p.Name }
@@ -304,10 +309,24 @@ func (c *Client) DrainablePods(ctx context.Context, node string) ([]PodRef, erro
 	var out []PodRef
 	for i := range l.Items {
 		if p := &l.Items[i]; drainable(p) {
-			out = append(out, PodRef{Namespace: p.GetNamespace(), Name: p.GetName(), UID: string(p.GetUID())})
+			out = append(out, PodRef{Namespace: p.GetNamespace(), Name: p.GetName(), UID: string(p.GetUID()), EmptyDir: emptyDirVolumes(p)})
 		}
 	}
 	return out, nil
+}
+
+// emptyDirVolumes names a pod's emptyDir volumes.
+func emptyDirVolumes(p *unstructured.Unstructured) []string {
+	vols, _, _ := unstructured.NestedSlice(p.Object, "spec", "volumes")
+	var out []string
+	for _, v := range vols {
+		m, _ := v.(map[string]any)
+		if _, ok := m["emptyDir"]; ok {
+			name, _ := m["name"].(string)
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func drainable(p *unstructured.Unstructured) bool {
@@ -358,12 +377,84 @@ func (c *Client) podGone(ctx context.Context, p PodRef) (bool, error) {
 	return string(u.GetUID()) != p.UID, nil
 }
 
+// DrainOptions are the choices kubectl drain leaves to its user.
+type DrainOptions struct {
+	// DeleteEmptyDirData allows evicting pods with emptyDir volumes, whose
+	// data is deleted with them (kubectl's --delete-emptydir-data). Without
+	// it such pods make Drain fail before anything is changed.
+	DeleteEmptyDirData bool
+}
+
+// LocalDataError is a drain refused because pods on the node keep data
+// in emptyDir volumes that their eviction would delete.
+type LocalDataError struct {
+	Node string
+	Pods []PodRef
+}
+
+func (e *LocalDataError) Error() string {
+	var l []string
+	for _, p := range e.Pods {
+		l = append(l, fmt.Sprintf("%s (emptyDir: %s)", p, strings.Join(p.EmptyDir, ", ")))
+	}
+	return fmt.Sprintf("node %s runs pods with local data in emptyDir volumes, which evicting them would delete: %s; nothing was evicted",
+		e.Node, strings.Join(l, ", "))
+}
+
+// DrainIncompleteError is a drain whose time ran out with pods still on
+// the node (evicted but not confirmed gone, or refused by a disruption
+// budget).
+type DrainIncompleteError struct {
+	Node string
+	Pods []string
+	Err  error
+}
+
+func (e *DrainIncompleteError) Error() string {
+	return fmt.Sprintf("draining node %s: pods still there when the time ran out: %s (%v)", e.Node, strings.Join(e.Pods, ", "), e.Err)
+}
+func (e *DrainIncompleteError) Unwrap() error { return e.Err }
+
+// checkLocalData refuses pods with emptyDir volumes unless allowed.
+func checkLocalData(node string, pods []PodRef, opts DrainOptions) error {
+	if opts.DeleteEmptyDirData {
+		return nil
+	}
+	var withData []PodRef
+	for _, p := range pods {
+		if len(p.EmptyDir) > 0 {
+			withData = append(withData, p)
+		}
+	}
+	if len(withData) > 0 {
+		return &LocalDataError{Node: node, Pods: withData}
+	}
+	return nil
+}
+
+// CheckDrain reports what would stop a drain of the node before it
+// starts: pods with emptyDir data that opts does not allow evicting.
+func (c *Client) CheckDrain(ctx context.Context, node string, opts DrainOptions) error {
+	pods, err := c.DrainablePods(ctx, node)
+	if err != nil {
+		return fmt.Errorf("listing the pods of node %s: %w", node, err)
+	}
+	return checkLocalData(node, pods, opts)
+}
+
 // Drain cordons the node, evicts its pods (not DaemonSet or mirror pods)
 // and waits until they are gone, retrying evictions a disruption budget
-// refuses, until ctx ends. progress is told what is still running.
-func (c *Client) Drain(ctx context.Context, node string, progress func(msg string, fields map[string]any)) error {
+// refuses, until ctx ends (then a *DrainIncompleteError). Pods with
+// emptyDir data are evicted only with opts.DeleteEmptyDirData; otherwise
+// Drain returns a *LocalDataError before cordoning (and uncordons again
+// should such a pod appear between the check and the cordon). progress is
+// told what is still running.
+func (c *Client) Drain(ctx context.Context, node string, opts DrainOptions, progress func(msg string, fields map[string]any)) error {
 	if progress == nil {
 		progress = func(string, map[string]any) {}
+	}
+	if err := c.CheckDrain(ctx, node, opts); err != nil {
+		return err
 	}
 	if err := c.Cordon(ctx, node, true); err != nil {
 		return fmt.Errorf("cordoning node %s: %w", node, err)
@@ -371,6 +462,12 @@ func (c *Client) Drain(ctx context.Context, node string, progress func(msg strin
 	pods, err := c.DrainablePods(ctx, node)
 	if err != nil {
 		return fmt.Errorf("listing the pods of node %s: %w", node, err)
+	}
+	if err := checkLocalData(node, pods, opts); err != nil {
+		if uerr := c.Cordon(ctx, node, false); uerr != nil {
+			return fmt.Errorf("%w (and uncordoning it again failed: %v)", err, uerr)
+		}
+		return err
 	}
 	delay := 500 * time.Millisecond
 	for len(pods) > 0 {
@@ -403,7 +500,7 @@ func (c *Client) Drain(ctx context.Context, node string, progress func(msg strin
 		progress("draining: waiting for pods to leave the node", map[string]any{"node": node, "pods": strings.Join(names, ", "), "blocked": strings.Join(blocked, "; ")})
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("draining node %s: pods still there when the time ran out: %s (%w)", node, strings.Join(names, ", "), ctx.Err())
+			return &DrainIncompleteError{Node: node, Pods: names, Err: ctx.Err()}
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 10*time.Second)
@@ -411,4 +508,41 @@ func (c *Client) Drain(ctx context.Context, node string, progress func(msg strin
 	}
 	progress("drained", map[string]any{"node": node})
 	return nil
+}
+
+// systemNamespaces hold the cluster's own pods, not workloads.
+var systemNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true}
+
+// Workloads lists what a cluster holds that its users put there: pods
+// outside kube-system, kube-public and kube-node-lease that have not
+// finished (mirror pods excepted), and PersistentVolumeClaims in any
+// namespace. Each entry reads "pod ns/name" or "persistentvolumeclaim ns/name".
+func (c *Client) Workloads(ctx context.Context) ([]string, error) {
+	pods, err := c.List(ctx, PodsGVR, "")
+	if err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	var out []string
+	for i := range pods {
+		p := &pods[i]
+		if systemNamespaces[p.GetNamespace()] {
+			continue
+		}
+		if _, mirror := p.GetAnnotations()["kubernetes.io/config.mirror"]; mirror {
+			continue
+		}
+		if phase, _, _ := unstructured.NestedString(p.Object, "status", "phase"); phase == "Succeeded" || phase == "Failed" {
+			continue
+		}
+		out = append(out, "pod "+p.GetNamespace()+"/"+p.GetName())
+	}
+	pvcs, err := c.List(ctx, PersistentVolumeClaimsGVR, "")
+	if err != nil {
+		return nil, fmt.Errorf("listing persistent volume claims: %w", err)
+	}
+	for i := range pvcs {
+		out = append(out, "persistentvolumeclaim "+pvcs[i].GetNamespace()+"/"+pvcs[i].GetName())
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -3,6 +3,7 @@ package kube_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"reflect"
 	"sort"
@@ -165,7 +166,7 @@ func TestNodesAgainstKubeAPIServer(t *testing.T) {
 	}
 
 	var progress []string
-	if err := c.Drain(ctx, "n1", func(msg string, _ map[string]any) { progress = append(progress, msg) }); err != nil {
+	if err := c.Drain(ctx, "n1", kube.DrainOptions{}, func(msg string, _ map[string]any) { progress = append(progress, msg) }); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ = c.Node(ctx, "n1"); !n.Unschedulable {
@@ -203,5 +204,104 @@ func TestNodesAgainstKubeAPIServer(t *testing.T) {
 	}
 	if nodes, err := c.Nodes(ctx); err != nil || len(nodes) != 0 {
 		t.Fatalf("nodes %v %v", nodes, err)
+	}
+}
+
+// TestDrainGuardsAgainstKubeAPIServer (issue 13 items 2 and 6), against a
+// real kube-apiserver: a drain without the emptyDir opt-in evicts nothing
+// and leaves the node schedulable when a pod keeps emptyDir data, and
+// evicts it with the opt-in; a drain of a node whose kubelet is gone (a
+// pod with a grace period stays Terminating, as on a dead node) ends when
+// its time does, naming the pods left; Workloads lists the pods outside
+// the system namespaces and the claims.
+func TestDrainGuardsAgainstKubeAPIServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
+	defer cancel()
+	k, err := testbed.StartKube(ctx, t.TempDir(), testbed.KubeOptions{Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("StartKube: %v", err)
+	}
+	t.Cleanup(func() { _ = k.Stop() })
+	c, err := kube.NewClient(kube.Access{Kubeconfig: k.Kubeconfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(path string, obj map[string]any) {
+		t.Helper()
+		data, _ := json.Marshal(obj)
+		status, resp, err := k.Do(ctx, http.MethodPost, path, data, "application/json")
+		if err != nil || status >= 300 {
+			t.Fatalf("POST %s: %d %s %v", path, status, resp, err)
+		}
+	}
+	pod := func(ns, name, node string, grace int, emptyDir bool) {
+		spec := map[string]any{"nodeName": node, "terminationGracePeriodSeconds": grace,
+			"containers": []any{map[string]any{"name": "c", "image": "registry.invalid/app:1"}}}
+		if emptyDir {
+			spec["volumes"] = []any{map[string]any{"name": "scratch", "emptyDir": map[string]any{}}}
+		}
+		post("/api/v1/namespaces/"+ns+"/pods", map[string]any{"apiVersion": "v1", "kind": "Pod",
+			"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec})
+	}
+	for _, n := range []string{"n1", "n2"} {
+		post("/api/v1/nodes", map[string]any{"apiVersion": "v1", "kind": "Node", "metadata": map[string]any{"name": n}})
+	}
+	post("/api/v1/namespaces", map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "apps"}})
+
+	if w, err := c.Workloads(ctx); err != nil || len(w) != 0 {
+		t.Fatalf("workloads of an empty cluster: %v %v", w, err)
+	}
+	pod("kube-system", "coredns-x", "n1", 0, false)
+	pod("apps", "cache", "n1", 0, true)
+	pod("apps", "web", "n1", 0, false)
+
+	// emptyDir data: refused without the opt-in, nothing evicted, not cordoned.
+	err = c.Drain(ctx, "n1", kube.DrainOptions{}, nil)
+	var local *kube.LocalDataError
+	if !errors.As(err, &local) || len(local.Pods) != 1 || local.Pods[0].String() != "apps/cache" || !strings.Contains(err.Error(), "emptyDir: scratch") {
+		t.Fatalf("drain with an emptyDir pod: %v", err)
+	}
+	for _, name := range []string{"cache", "web"} {
+		if _, err := c.Get(ctx, kube.PodsGVR, "apps", name); err != nil {
+			t.Fatalf("pod %s after the refused drain: %v", name, err)
+		}
+	}
+	if n, _ := c.Node(ctx, "n1"); n.Unschedulable {
+		t.Error("the refused drain left the node cordoned")
+	}
+	if err := c.CheckDrain(ctx, "n1", kube.DrainOptions{}); !errors.As(err, &local) {
+		t.Errorf("CheckDrain: %v", err)
+	}
+	if w, err := c.Workloads(ctx); err != nil || strings.Join(w, ",") != "pod apps/cache,pod apps/web" {
+		t.Fatalf("workloads: %v %v", w, err)
+	}
+	// With the opt-in both go.
+	if err := c.Drain(ctx, "n1", kube.DrainOptions{DeleteEmptyDirData: true}, nil); err != nil {
+		t.Fatalf("drain with the opt-in: %v", err)
+	}
+	for _, name := range []string{"cache", "web"} {
+		if _, err := c.Get(ctx, kube.PodsGVR, "apps", name); !kube.IsNotFound(err) {
+			t.Fatalf("pod %s after the drain: %v", name, err)
+		}
+	}
+
+	// A node whose kubelet is gone: the evicted pod stays Terminating.
+	pod("apps", "db", "n2", 30, false)
+	post("/api/v1/namespaces/apps/persistentvolumeclaims", map[string]any{"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+		"metadata": map[string]any{"name": "data", "namespace": "apps"},
+		"spec":     map[string]any{"accessModes": []any{"ReadWriteOnce"}, "resources": map[string]any{"requests": map[string]any{"storage": "1Gi"}}}})
+	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+	start := time.Now()
+	err = c.Drain(dctx, "n2", kube.DrainOptions{}, nil)
+	dcancel()
+	var incomplete *kube.DrainIncompleteError
+	if !errors.As(err, &incomplete) || strings.Join(incomplete.Pods, ",") != "apps/db" || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("drain of a node without kubelet: %v", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("the bounded drain took %s", d)
+	}
+	if w, err := c.Workloads(ctx); err != nil || strings.Join(w, ",") != "persistentvolumeclaim apps/data,pod apps/db" {
+		t.Fatalf("workloads: %v %v", w, err)
 	}
 }

@@ -55,6 +55,10 @@ const (
 	rke2DefaultInstallScript = "https://get.rke2.io"
 	// rke2Parallel bounds how many nodes are worked on at once.
 	rke2Parallel = 8
+	// rke2DefaultDrainTimeout bounds one node's drain.
+	rke2DefaultDrainTimeout = "10m"
+	// rke2WorkloadsShown is how many workloads a refused destroy names.
+	rke2WorkloadsShown = 10
 )
 
 // RKE2Cluster is the homelab_rke2_cluster resource.
@@ -84,7 +88,10 @@ type RKE2ClusterModel struct {
 	ServiceCIDR       types.String     `tfsdk:"service_cidr"`
 	Manifests         types.Map        `tfsdk:"manifests"`
 	Drain             types.Bool       `tfsdk:"drain"`
+	DrainTimeout      types.String     `tfsdk:"drain_timeout"`
+	DrainEmptyDir     types.Bool       `tfsdk:"drain_delete_emptydir_data"`
 	KeepOnDestroy     types.Bool       `tfsdk:"keep_on_destroy"`
+	ForceDestroy      types.Bool       `tfsdk:"force_destroy"`
 	Kubeconfig        types.String     `tfsdk:"kubeconfig"`
 	CACertificate     types.String     `tfsdk:"ca_certificate"`
 	ClientCertificate types.String     `tfsdk:"client_certificate"`
@@ -131,7 +138,7 @@ func rke2NodeBlock(role string) schema.ListNestedBlock {
 		NestedObject: schema.NestedBlockObject{
 			Attributes: map[string]schema.Attribute{
 				"name": schema.StringAttribute{Required: true,
-					Description: "Name of the node in the cluster (RKE2's `node-name`). Unique among all servers and agents; renaming a node removes it and joins a new one.",
+					Description: "Name of the node in the cluster (RKE2's `node-name`). Unique among all servers and agents. It is the node's Kubernetes Node name, so it cannot change in place: a block whose name changes while its `ssh` host stays the same is refused at plan time (and at apply, when the host is reached under another address and already runs another node of this cluster), because joining the new name and removing the old one would uninstall RKE2 from that very machine. To rename a node, remove its block in one apply and add it back under the new name in another.",
 					Validators:  []validator.String{stringvalidator.RegexMatches(rke2NodeNameRe, "must be a DNS name: lowercase letters, digits, '-' and '.'"), stringvalidator.LengthAtMost(253)}},
 				"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 					Description: "Node labels (RKE2's `node-label`). Set at registration and kept in line through the Kubernetes API when they change; labels removed here are removed from the node."},
@@ -172,7 +179,8 @@ func (r *RKE2Cluster) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 		Description: "An RKE2 Kubernetes cluster installed over SSH on the `server` and `agent` nodes: `config.yaml` written (0600), RKE2 installed " +
 			"from airgap artifacts the provider uploads or with RKE2's online installer, `rke2-server`/`rke2-agent` enabled and started, and every node " +
 			"waited for until it is registered and Ready. Changing `version` upgrades node by node; nodes added join, nodes removed are drained, deleted and uninstalled; " +
-			"config changes restart only the nodes they affect. Destroy runs `rke2-uninstall.sh` on every node unless `keep_on_destroy` is set.",
+			"config changes restart only the nodes they affect. A node that cannot be reached keeps its attributes and does not stop the rest of the cluster from being read and managed. " +
+			"Destroy runs `rke2-uninstall.sh` on every node unless `keep_on_destroy` is set, and is refused while the cluster runs workloads unless `force_destroy` is set.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, Description: "The cluster ID (`cluster_id`).", PlanModifiers: useState},
 			"version": schema.StringAttribute{Optional: true,
@@ -214,9 +222,21 @@ func (r *RKE2Cluster) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 				Validators: []validator.Map{manifestNamesValidator{}}},
 			"drain": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
 				Description: "Drain each node (cordon, evict its pods through the Eviction API, skipping DaemonSet and mirror pods) before upgrading it, and uncordon it once it is Ready again. " +
-					"Evictions a PodDisruptionBudget refuses are retried until `timeouts.update` runs out. A node that is alone in the cluster is not drained. Nodes being removed are always cordoned and drained."},
+					"Evictions a PodDisruptionBudget refuses are retried for up to `drain_timeout`. A node that is alone in the cluster is not drained. Nodes being removed are always cordoned and drained. " +
+					"Pods with `emptyDir` volumes are only evicted with `drain_delete_emptydir_data`."},
+			"drain_timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(rke2DefaultDrainTimeout),
+				Description: "How long one node's drain may take, as a duration such as `10m` (default " + rke2DefaultDrainTimeout + "). When it runs out, an upgrade fails with the pods still on the node; " +
+					"the removal of a node that cannot be reached (a machine gone for good) goes on: its Node is deleted from the cluster and the pods left on it are reported in a warning.",
+				Validators: []validator.String{hostconn.DurationValidator()}},
+			"drain_delete_emptydir_data": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				Description: "Let a drain evict pods that keep data in `emptyDir` volumes, deleting that data (kubectl drain's `--delete-emptydir-data`). Defaults to false: " +
+					"a drain that would evict such a pod (an upgrade with `drain`, or a node removed) fails before anything is changed and names the pods."},
 			"keep_on_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
-				Description: "On destroy, leave RKE2 installed and running on every node and only forget the cluster. Defaults to false: destroy runs `rke2-uninstall.sh` on every node."},
+				Description: "On destroy, leave RKE2 installed and running on every node and only forget the cluster. Defaults to false: destroy runs `rke2-uninstall.sh` on every node (see `force_destroy`)."},
+			"force_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				Description: "Let destroy uninstall a cluster that runs workloads: pods outside `kube-system`, `kube-public` and `kube-node-lease`, or PersistentVolumeClaims. " +
+					"Without it, destroy (unless `keep_on_destroy`) first asks the cluster, and fails naming what runs there when it finds workloads or cannot be asked; nothing is uninstalled then. " +
+					"Set it and apply before destroying."},
 			"kubeconfig": schema.StringAttribute{Computed: true, Sensitive: true, PlanModifiers: useState,
 				Description: "Admin kubeconfig of the cluster (RKE2's `/etc/rancher/rke2/rke2.yaml` from the first server), with its server rewritten to `https://<api_endpoint>:6443`."},
 			"ca_certificate": schema.StringAttribute{Computed: true, PlanModifiers: useState,
@@ -341,7 +361,7 @@ func (r *RKE2Cluster) ValidateConfig(ctx context.Context, req resource.ValidateC
 	}
 	checkMap(path.Root("config"), m.Config, true, m.SensitiveConfig, false)
 	checkMap(path.Root("sensitive_config"), m.SensitiveConfig, true, m.Config, true)
-	seen := map[string]string{}
+	seen, hosts := map[string]string{}, map[string]string{}
 	for _, g := range []struct {
 		block string
 		nodes []RKE2NodeModel
@@ -359,6 +379,13 @@ func (r *RKE2Cluster) ValidateConfig(ctx context.Context, req resource.ValidateC
 				}
 				seen[name] = fmt.Sprintf("%s %d", g.block, i)
 			}
+			if id, ok := sshIdentity(n.SSH); ok {
+				if prev, dup := hosts[id]; dup {
+					resp.Diagnostics.AddAttributeError(at.AtName("ssh").AtName("host"), "Two nodes on one host",
+						fmt.Sprintf("This node is reached at the same address as %s. One machine runs one RKE2 node: the second block would rewrite the first one's config.yaml under another name.", prev))
+				}
+				hosts[id] = fmt.Sprintf("%s %d (%q)", g.block, i, n.Name.ValueString())
+			}
 			if !n.Labels.IsNull() && !n.Labels.IsUnknown() {
 				for k, v := range n.Labels.Elements() {
 					if !kube.LabelKeyRe.MatchString(k) {
@@ -373,6 +400,35 @@ func (r *RKE2Cluster) ValidateConfig(ctx context.Context, req resource.ValidateC
 			}
 		}
 	}
+}
+
+// sshIdentity names the machine an ssh block reaches, as far as the
+// configuration tells: its host (lowercase, without a trailing dot), port
+// and bastion, or "local". ok is false while any of them is unknown.
+// Two blocks with the same identity reach the same machine; the converse
+// does not hold (a name and an address of one host differ), which apply
+// checks on the machine itself.
+func sshIdentity(m *hostconn.SSHModel) (string, bool) {
+	if m == nil || m.Local.IsUnknown() || m.Host.IsUnknown() || m.Port.IsUnknown() {
+		return "", false
+	}
+	if m.Local.ValueBool() {
+		return "local", true
+	}
+	if m.Host.IsNull() {
+		return "", false
+	}
+	id := strings.TrimSuffix(strings.ToLower(m.Host.ValueString()), ".")
+	if !m.Port.IsNull() {
+		id += fmt.Sprintf(":%d", m.Port.ValueInt64())
+	}
+	if b := m.Bastion; b != nil {
+		if b.Host.IsUnknown() || b.Port.IsUnknown() {
+			return "", false
+		}
+		id = strings.ToLower(b.Host.ValueString()) + ":" + b.Port.String() + " > " + id
+	}
+	return id, true
 }
 
 // taintValidator checks key=value:Effect.
@@ -660,6 +716,7 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 			}
 		}
 	}
+	resp.Diagnostics.Append(renamesOnSameHost(state, &plan)...)
 	in, inKnown := plan.inputs()
 	for _, g := range []struct {
 		block string
@@ -715,6 +772,61 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
+// renamesOnSameHost refuses a node block whose name is new while its ssh
+// host is that of a node of the cluster whose block is gone: a rename.
+// RKE2 would register the machine as a new Node, and removing the old
+// name would then run rke2-uninstall.sh on that same machine.
+func renamesOnSameHost(state, plan *RKE2ClusterModel) diag.Diagnostics {
+	var diags diag.Diagnostics
+	if state == nil {
+		return diags
+	}
+	planned := map[string]bool{}
+	for _, l := range [][]RKE2NodeModel{plan.Servers, plan.Agents} {
+		for _, n := range l {
+			planned[n.Name.ValueString()] = true
+		}
+	}
+	// The hosts of the nodes whose blocks are gone.
+	leaving := map[string]string{}
+	for _, l := range [][]RKE2NodeModel{state.Servers, state.Agents} {
+		for _, n := range l {
+			if id, ok := sshIdentity(n.SSH); ok && !planned[n.Name.ValueString()] {
+				leaving[id] = n.Name.ValueString()
+			}
+		}
+	}
+	inState := map[string]bool{}
+	for _, l := range [][]RKE2NodeModel{state.Servers, state.Agents} {
+		for _, n := range l {
+			inState[n.Name.ValueString()] = true
+		}
+	}
+	for _, g := range []struct {
+		block string
+		nodes []RKE2NodeModel
+	}{{"server", plan.Servers}, {"agent", plan.Agents}} {
+		for i, n := range g.nodes {
+			if n.Name.IsUnknown() || inState[n.Name.ValueString()] {
+				continue
+			}
+			id, ok := sshIdentity(n.SSH)
+			if !ok {
+				continue
+			}
+			if old, renamed := leaving[id]; renamed {
+				diags.AddAttributeError(path.Root(g.block).AtListIndex(i).AtName("name"), "Node renamed on the same host",
+					fmt.Sprintf("%s %q is reached at the same host as node %q of the cluster, whose block is gone: this renames %q to %q. "+
+						"A node's name is its Kubernetes Node name (RKE2's node-name) and cannot change in place: the apply would join %q as a new Node on that machine "+
+						"and then, removing %q, run rke2-uninstall.sh on the very same machine, wiping the node.\n\n"+
+						"Keep the name %q. To rename the node, remove its block in one apply (it is drained and RKE2 is uninstalled from it) and add it back under the new name in another.",
+						g.block, n.Name.ValueString(), old, old, n.Name.ValueString(), n.Name.ValueString(), old, old))
+			}
+		}
+	}
+	return diags
+}
+
 // ---------------------------------------------------------------------
 // Apply machinery.
 
@@ -723,6 +835,12 @@ type clusterNode struct {
 	*rke2.Node
 	model *RKE2NodeModel
 	first bool
+	// target names the host in messages (user@host:port).
+	target string
+	// unreachable is set when the last read could not reach the node;
+	// reachErr is why.
+	unreachable bool
+	reachErr    error
 }
 
 // rke2Op is one Create, Update, Read or Delete.
@@ -737,6 +855,43 @@ type rke2Op struct {
 	arts      map[string]*rke2.Artifacts
 	kc        *kube.Client
 	joinToken string
+	// warnings are reported with the operation's result.
+	warnings diag.Diagnostics
+}
+
+// warn adds a warning to the operation's result (from any goroutine).
+func (op *rke2Op) warn(summary, detail string) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.warnings.AddWarning(summary, detail)
+}
+
+func (op *rke2Op) takeWarnings() diag.Diagnostics {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	w := op.warnings
+	op.warnings = nil
+	return w
+}
+
+// drainTimeout is drain_timeout (validated by the schema).
+func (op *rke2Op) drainTimeout() time.Duration {
+	d, err := time.ParseDuration(op.m.DrainTimeout.ValueString())
+	if err != nil || d <= 0 {
+		d, _ = time.ParseDuration(rke2DefaultDrainTimeout)
+	}
+	return d
+}
+
+func (op *rke2Op) drainOptions() kube.DrainOptions {
+	return kube.DrainOptions{DeleteEmptyDirData: op.m.DrainEmptyDir.ValueBool()}
+}
+
+// drain drains a node within drain_timeout.
+func (op *rke2Op) drain(ctx context.Context, name string) error {
+	dctx, cancel := context.WithTimeout(ctx, op.drainTimeout())
+	defer cancel()
+	return op.client().Drain(dctx, name, op.drainOptions(), op.log)
 }
 
 func (r *RKE2Cluster) newOp(ctx context.Context, m *RKE2ClusterModel, secrets ...string) (*rke2Op, context.Context) {
@@ -782,14 +937,14 @@ func (op *rke2Op) connect(m *RKE2ClusterModel) (servers, agents []*clusterNode, 
 		for i := range models {
 			n := &models[i]
 			at := path.Root(block).AtListIndex(i)
-			runner, _, d := hostconn.Connect(op.r.data.Conn(), n.SSH, at.AtName("ssh"))
+			runner, target, d := hostconn.Connect(op.r.data.Conn(), n.SSH, at.AtName("ssh"))
 			diags.Append(d...)
 			if d.HasError() {
 				continue
 			}
 			out = append(out, &clusterNode{
 				Node:  &rke2.Node{Name: n.Name.ValueString(), Role: role, Runner: runner, Log: op.logger(), Secrets: op.secretList()},
-				model: n, first: role == rke2.Server && i == 0,
+				model: n, first: role == rke2.Server && i == 0, target: target.String(),
 			})
 		}
 		return out
@@ -1144,13 +1299,25 @@ func (op *rke2Op) initFirst(ctx context.Context, n *clusterNode, token string) (
 }
 
 // readBack records what the nodes report: versions and config hashes.
-func (op *rke2Op) readBack(ctx context.Context, nodes []*clusterNode) (installedServers int, err error) {
+// A node that cannot be reached keeps its model's values and is marked
+// unreachable (and returned), so that one node down does not stop the
+// others from being read; installedServers counts the servers that
+// reported RKE2 installed.
+func (op *rke2Op) readBack(ctx context.Context, nodes []*clusterNode) (installedServers int, unreachable []*clusterNode, err error) {
 	var mu sync.Mutex
 	err = parallel(nodes, func(n *clusterNode) error {
 		st, err := n.Inspect(ctx)
+		if err != nil && remote.IsUnreachable(err) && ctx.Err() == nil {
+			n.unreachable, n.reachErr = true, err
+			mu.Lock()
+			unreachable = append(unreachable, n)
+			mu.Unlock()
+			return nil
+		}
 		if err != nil {
 			return err
 		}
+		n.unreachable, n.reachErr = false, nil
 		n.model.InstalledVersion = types.StringValue(st.Version)
 		n.model.ConfigSHA256, n.model.SecretsSHA256 = types.StringValue(""), types.StringValue("")
 		if st.ConfigExists {
@@ -1168,7 +1335,30 @@ func (op *rke2Op) readBack(ctx context.Context, nodes []*clusterNode) (installed
 		}
 		return nil
 	})
-	return installedServers, err
+	sort.Slice(unreachable, func(i, j int) bool { return unreachable[i].Name < unreachable[j].Name })
+	return installedServers, unreachable, err
+}
+
+// warnUnreachable reports nodes that could not be read and whose
+// attributes were kept.
+func (op *rke2Op) warnUnreachable(nodes []*clusterNode) {
+	for _, n := range nodes {
+		op.warn("Unable to read RKE2 node "+n.Name,
+			fmt.Sprintf("%s\n\nNode %s (%s) could not be reached. Its attributes are kept as they were last read, and the rest of the cluster was read and is managed as usual; "+
+				"a change to this node fails until it can be reached again. If the machine is gone for good, remove its block: it is then drained for at most `drain_timeout`, "+
+				"its Node object is deleted from the cluster, and a warning says what to clean up by hand should it come back.",
+				op.redact(n.reachErr.Error()), n.Name, n.target))
+	}
+}
+
+// firstReachErr is the error of the first unreachable node.
+func firstReachErr(nodes []*clusterNode) error {
+	for _, n := range nodes {
+		if n.unreachable {
+			return n.reachErr
+		}
+	}
+	return nil
 }
 
 // saveFailed makes a model that failed half-way storable: what the nodes
@@ -1177,7 +1367,7 @@ func (op *rke2Op) readBack(ctx context.Context, nodes []*clusterNode) (installed
 func (op *rke2Op) saveFailed(ctx context.Context, m *RKE2ClusterModel, all []*clusterNode) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	_, _ = op.readBack(rctx, all)
+	_, _, _ = op.readBack(rctx, all)
 	for _, v := range []*types.String{&m.ID, &m.ClusterID, &m.Kubeconfig, &m.CACertificate, &m.ClientCertificate, &m.ClientKey, &m.APIEndpoint, &m.Token} {
 		if v.IsUnknown() {
 			*v = types.StringNull()
@@ -1206,10 +1396,22 @@ func (m *RKE2ClusterModel) setCredentials(c *rke2.Credentials) {
 func (op *rke2Op) failure(diags *diag.Diagnostics, summary string, err error) {
 	detail := op.redact(explain(err))
 	var vm *rke2.VersionMismatchError
+	var local *kube.LocalDataError
+	var incomplete *kube.DrainIncompleteError
 	switch {
 	case errors.As(err, &vm):
 		diags.AddAttributeError(path.Root("version"), summary, detail)
 		return
+	case errors.As(err, &local):
+		diags.AddAttributeError(path.Root("drain_delete_emptydir_data"), summary, detail+
+			"\n\nThe drain this apply needs would delete that data. Nothing was changed. Move those workloads off the node first, "+
+			"or, if their emptyDir data may be lost, set drain_delete_emptydir_data = true.")
+		return
+	case errors.As(err, &incomplete):
+		diags.AddAttributeError(path.Root("drain_timeout"), summary, detail+
+			"\n\nThe node stays cordoned. A PodDisruptionBudget may refuse the evictions, or the pods take longer to stop: check them, or raise drain_timeout, and apply again.")
+		return
+
 	case errors.Is(err, context.DeadlineExceeded):
 		detail += "\n\nThe operation ran out of time. Emulated or slow machines may need more: raise the `timeouts` block's values. " +
 			"What was done so far stays on the nodes; the next apply continues from there."
@@ -1287,7 +1489,10 @@ func (r *RKE2Cluster) Create(ctx context.Context, req resource.CreateRequest, re
 	}
 	m.setCredentials(creds)
 	m.ClusterID, m.ID = types.StringValue(uid), types.StringValue(uid)
-	if _, err := op.readBack(ctx, all); err != nil {
+	if _, down, err := op.readBack(ctx, all); err != nil || len(down) > 0 {
+		if err == nil {
+			err = firstReachErr(down)
+		}
 		fail(err)
 		return
 	}
@@ -1318,16 +1523,33 @@ func (r *RKE2Cluster) Update(ctx context.Context, req resource.UpdateRequest, re
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	defer func() { resp.Diagnostics.Append(op.takeWarnings()...) }()
 	if err := r.update(ctx, op, &prior, servers, agents, priorServers, priorAgents); err != nil {
 		op.failure(&resp.Diagnostics, summary, err)
 		return
 	}
 	ctx = op.ctx
 	all := append(append([]*clusterNode{}, servers...), agents...)
-	if _, err := op.readBack(ctx, all); err != nil {
+	_, down, err := op.readBack(ctx, all)
+	if err != nil {
 		op.failure(&resp.Diagnostics, summary, err)
 		return
 	}
+	// A node that went down after the changes (none of which needed it:
+	// a change to it fails) keeps what was known of it.
+	priorByName := map[string]*RKE2NodeModel{}
+	for _, n := range append(append([]*clusterNode{}, priorServers...), priorAgents...) {
+		priorByName[n.Name] = n.model
+	}
+	for _, n := range down {
+		if p := priorByName[n.Name]; p != nil {
+			n.model.InstalledVersion, n.model.ConfigSHA256 = p.InstalledVersion, p.ConfigSHA256
+		} else {
+			op.failure(&resp.Diagnostics, summary, n.reachErr)
+			return
+		}
+	}
+	op.warnUnreachable(down)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
@@ -1353,6 +1575,35 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 		return fmt.Errorf("none of the configured servers is a running member of the cluster (the servers in state are %s); "+
 			"keep at least one existing server when replacing servers, and add the others in a later apply", names(priorServers))
 	}
+	want := map[string]bool{}
+	for _, n := range append(append([]*clusterNode{}, servers...), agents...) {
+		want[n.Name] = true
+	}
+	var removed []*clusterNode
+	for _, n := range append(append([]*clusterNode{}, priorAgents...), priorServers...) {
+		if !want[n.Name] {
+			removed = append(removed, n)
+		}
+	}
+	// Before anything changes: no joining node may be a machine that
+	// already runs another node of this cluster (a rename under another
+	// address of the same host, which the plan cannot see).
+	if err := parallel(append(append([]*clusterNode{}, servers...), agents...), func(n *clusterNode) error {
+		if priorNodes[n.Name] != nil {
+			return nil
+		}
+		cur, exists, err := n.ReadConfig(ctx)
+		if err != nil || !exists {
+			return nil // the join reports an unreachable node
+		}
+		other, _ := cur[rke2.KeyNodeName].(string)
+		if other != "" && other != n.Name && priorNodes[other] != nil {
+			return &sameMachineError{node: n.Name, other: other, target: n.target}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	// The API is reached at the endpoint the servers' certificates already
 	// carry until every server has been reconfigured.
 	if _, _, err := op.kube(ctx, kept, prior.APIEndpoint.ValueString()); err != nil {
@@ -1360,6 +1611,24 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 	}
 	if _, err := op.waitAPI(ctx); err != nil {
 		return err
+	}
+	// Nor may a drain this apply will run meet pods it must not evict.
+	nodeCount := len(priorServers) + len(priorAgents)
+	var toDrain []string
+	for _, n := range removed {
+		toDrain = append(toDrain, n.Name)
+	}
+	if m.Drain.ValueBool() && nodeCount > 1 {
+		for _, n := range append(append([]*clusterNode{}, servers...), agents...) {
+			if p := priorNodes[n.Name]; p != nil && needsInstall(prior, m, p) {
+				toDrain = append(toDrain, n.Name)
+			}
+		}
+	}
+	for _, name := range toDrain {
+		if err := op.client().CheckDrain(ctx, name, op.drainOptions()); err != nil && !kube.IsNotFound(err) {
+			return err
+		}
 	}
 	if t, err := op.clusterToken(ctx, kept); err != nil {
 		return err
@@ -1370,7 +1639,6 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 	refreshSecrets(op, servers, agents, priorServers, priorAgents)
 
 	version := op.versionToWait()
-	nodeCount := len(priorServers) + len(priorAgents)
 	// A node needs installing when its version differs from the plan
 	// (or the channel changed), a config rewrite when its hash does.
 	reconcile := func(n *clusterNode) error {
@@ -1381,9 +1649,7 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 			}
 			return op.join(ctx, n, kept, "")
 		}
-		needInstall := p.InstalledVersion.ValueString() == "" ||
-			(!m.Version.IsNull() && p.InstalledVersion.ValueString() != m.Version.ValueString()) ||
-			(m.Version.IsNull() && !prior.Channel.Equal(m.Channel))
+		needInstall := needsInstall(prior, m, p)
 		needConfig := !p.ConfigSHA256.Equal(n.model.ConfigSHA256) || n.model.ConfigSHA256.IsUnknown() ||
 			!p.SecretsSHA256.Equal(n.model.SecretsSHA256) || n.model.SecretsSHA256.IsUnknown()
 		metaChanged := !p.Labels.Equal(n.model.Labels) || !p.Taints.Equal(n.model.Taints)
@@ -1402,7 +1668,7 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 			info, err := op.client().Node(ctx, n.Name)
 			if err == nil && !info.Unschedulable {
 				op.log("draining node before its upgrade", map[string]any{"node": n.Name})
-				if err := op.client().Drain(ctx, n.Name, op.log); err != nil {
+				if err := op.drain(ctx, n.Name); err != nil {
 					return err
 				}
 				drained = true
@@ -1472,14 +1738,7 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 		}
 	}
 	// Nodes removed from the configuration: agents, then servers.
-	want := map[string]bool{}
-	for _, n := range append(append([]*clusterNode{}, servers...), agents...) {
-		want[n.Name] = true
-	}
-	for _, n := range append(append([]*clusterNode{}, priorAgents...), priorServers...) {
-		if want[n.Name] {
-			continue
-		}
+	for _, n := range removed {
 		if err := op.remove(ctx, n); err != nil {
 			return err
 		}
@@ -1498,6 +1757,27 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 	return nil
 }
 
+// needsInstall reports whether a node in state p must be (re)installed to
+// match the plan m.
+func needsInstall(prior, m *RKE2ClusterModel, p *RKE2NodeModel) bool {
+	return p.InstalledVersion.ValueString() == "" ||
+		(!m.Version.IsNull() && p.InstalledVersion.ValueString() != m.Version.ValueString()) ||
+		(m.Version.IsNull() && !prior.Channel.Equal(m.Channel))
+}
+
+// sameMachineError is a joining node whose machine already runs another
+// node of the cluster.
+type sameMachineError struct {
+	node, other, target string
+}
+
+func (e *sameMachineError) Error() string {
+	return fmt.Sprintf("node %s is to join on %s, but that machine already runs node %s of this cluster (its config.yaml has node-name %s): "+
+		"this is a rename of %s under another address of the same host. A node's name cannot change in place, and joining %s there and removing %s "+
+		"would uninstall RKE2 from that very machine. Nothing was changed. Keep the name %s (and its ssh host); to rename the node, remove its block in one apply "+
+		"and add it back under the new name in another", e.node, e.target, e.other, e.other, e.other, e.node, e.other, e.other)
+}
+
 func names(nodes []*clusterNode) string {
 	var s []string
 	for _, n := range nodes {
@@ -1506,16 +1786,37 @@ func names(nodes []*clusterNode) string {
 	return strings.Join(s, ", ")
 }
 
-// remove takes a node out of the cluster: cordon and evict its pods,
-// delete its Node object (for a server, RKE2 then removes its etcd member
-// while the others still have quorum), uninstall RKE2 from it, and delete
-// the Node again should its kubelet have registered it once more meanwhile.
+// remove takes a node out of the cluster: cordon and evict its pods
+// (within drain_timeout), delete its Node object (for a server, RKE2 then
+// removes its etcd member while the others still have quorum), uninstall
+// RKE2 from it, and delete the Node again should its kubelet have
+// registered it once more meanwhile.
+//
+// A node that cannot be reached over SSH is a machine that may be gone for
+// good: a drain that runs out of time does not stop its removal (its pods
+// no longer run; with the Node deleted the cluster's garbage collector
+// removes them), and RKE2 left on it is reported in a warning that says
+// how to clean up by hand, instead of failing the apply.
 func (op *rke2Op) remove(ctx context.Context, n *clusterNode) error {
 	c := op.client()
 	op.log("removing node from the cluster", map[string]any{"node": n.Name, "role": string(n.Role)})
+	_, probe := n.Inspect(ctx)
+	gone := probe != nil && remote.IsUnreachable(probe) && ctx.Err() == nil
+	if probe != nil && !gone {
+		return probe
+	}
+	if gone {
+		op.log("the node cannot be reached; removing it from the cluster without uninstalling", map[string]any{"node": n.Name, "error": op.redact(probe.Error())})
+	}
 	if _, err := c.Node(ctx, n.Name); err == nil {
-		if err := c.Drain(ctx, n.Name, op.log); err != nil {
-			return err
+		if err := op.drain(ctx, n.Name); err != nil {
+			var incomplete *kube.DrainIncompleteError
+			if !gone || ctx.Err() != nil || !(errors.As(err, &incomplete) || errors.Is(err, context.DeadlineExceeded)) {
+				return err
+			}
+			op.warn("Unable to drain RKE2 node "+n.Name,
+				fmt.Sprintf("%s\n\nNode %s (%s) cannot be reached, so its pods no longer run; after `drain_timeout` (%s) it was removed anyway and its Node object deleted, "+
+					"after which the cluster's garbage collector deletes the pods that were left on it.", op.redact(err.Error()), n.Name, n.target, op.drainTimeout()))
 		}
 		if err := c.DeleteNode(ctx, n.Name); err != nil {
 			return fmt.Errorf("deleting node %s: %w", n.Name, err)
@@ -1523,8 +1824,24 @@ func (op *rke2Op) remove(ctx context.Context, n *clusterNode) error {
 	} else if !kube.IsNotFound(err) {
 		return fmt.Errorf("reading node %s: %w", n.Name, err)
 	}
-	if _, err := n.Uninstall(ctx); err != nil {
-		return err
+	uninstallErr := probe
+	if !gone {
+		if _, err := n.Uninstall(ctx); err != nil {
+			if !remote.IsUnreachable(err) || ctx.Err() != nil {
+				return err
+			}
+			uninstallErr = err
+		}
+	}
+	if uninstallErr != nil {
+		op.warn("Unable to uninstall RKE2 from node "+n.Name,
+			fmt.Sprintf("%s\n\nNode %s (%s) could not be reached, so `rke2-uninstall.sh` did not run on it. The node was removed from the cluster (its Node object deleted) and from the state. "+
+				"RKE2 is still installed on that machine: should it come back, RKE2 starts again and its kubelet registers node %s once more. "+
+				"Clean it up by hand: run `/usr/local/bin/rke2-uninstall.sh` as root on it (`/opt/rke2/bin/rke2-uninstall.sh` where /usr/local is read-only), "+
+				"then delete the Node again if it re-registered (`kubectl delete node %s`). To keep it in the cluster instead, add its block back.",
+				op.redact(uninstallErr.Error()), n.Name, n.target, n.Name, n.Name))
+		logging.Warn(ctx, "RKE2 left on a node that could not be reached; run rke2-uninstall.sh on it by hand", map[string]any{"node": n.Name, "host": n.target})
+		return nil
 	}
 	if err := c.DeleteNode(ctx, n.Name); err != nil {
 		return fmt.Errorf("deleting node %s: %w", n.Name, err)
@@ -1548,24 +1865,35 @@ func (r *RKE2Cluster) Read(ctx context.Context, req resource.ReadRequest, resp *
 	}
 	summary := "Unable to read RKE2 cluster at " + m.APIEndpoint.ValueString()
 	all := append(append([]*clusterNode{}, servers...), agents...)
-	installed, err := op.readBack(ctx, all)
+	installed, down, err := op.readBack(ctx, all)
 	if err != nil {
 		op.failure(&resp.Diagnostics, summary, err)
 		return
 	}
-	if installed == 0 {
+	// One node down is a warning and the rest of the cluster is read; with
+	// no server to read, nothing can be said about the cluster: an error
+	// that keeps the state.
+	var upServers []*clusterNode
+	for _, s := range servers {
+		if !s.unreachable {
+			upServers = append(upServers, s)
+		}
+	}
+	if len(upServers) == 0 {
+		op.failure(&resp.Diagnostics, summary, fmt.Errorf("no server of the cluster could be reached: %w", firstReachErr(servers)))
+		return
+	}
+	op.warnUnreachable(down)
+	resp.Diagnostics.Append(op.takeWarnings()...)
+	if installed == 0 && len(upServers) == len(servers) {
 		logging.Warn(ctx, "RKE2 is not installed on any server of the cluster any more, removing it from state", map[string]any{"servers": names(servers)})
 		resp.State.RemoveResource(ctx)
 		return
 	}
 	// The credentials from the first server that has them.
-	for _, s := range servers {
+	for _, s := range upServers {
 		data, err := s.ReadKubeconfig(ctx)
 		if err != nil {
-			if remote.IsUnreachable(err) {
-				op.failure(&resp.Diagnostics, summary, err)
-				return
-			}
 			continue
 		}
 		if creds, err := rke2.RewriteKubeconfig(data, m.APIEndpoint.ValueString()); err == nil {
@@ -1578,6 +1906,18 @@ func (r *RKE2Cluster) Read(ctx context.Context, req resource.ReadRequest, resp *
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// workloads lists the cluster's workloads through a server's kubeconfig.
+func (op *rke2Op) workloads(ctx context.Context, servers []*clusterNode) ([]string, error) {
+	if _, _, err := op.kube(ctx, servers, op.m.APIEndpoint.ValueString()); err != nil {
+		return nil, err
+	}
+	w, err := op.client().Workloads(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("asking the cluster at %s for its workloads: %w", op.client().Host(), err)
+	}
+	return w, nil
 }
 
 // readManifests records, per manifest in state, what the servers hold: a
@@ -1593,8 +1933,8 @@ func (op *rke2Op) readManifests(ctx context.Context, servers []*clusterNode) err
 		got[k] = types.StringValue(v)
 	}
 	for _, s := range servers {
-		if s.model.InstalledVersion.ValueString() == "" {
-			continue // drift of the node itself; its manifests are rewritten when it is
+		if s.model.InstalledVersion.ValueString() == "" || s.unreachable {
+			continue // drift of the node itself (its manifests are rewritten when it is), or a node down (kept)
 		}
 		for k, v := range want {
 			cur, exists, err := s.ReadManifest(ctx, k)
@@ -1634,6 +1974,29 @@ func (r *RKE2Cluster) Delete(ctx context.Context, req resource.DeleteRequest, re
 		return
 	}
 	summary := "Unable to uninstall RKE2 cluster at " + m.APIEndpoint.ValueString()
+	if !m.ForceDestroy.ValueBool() {
+		// Destroy loses every workload and its data: refused while there
+		// are any, or while the cluster cannot tell.
+		workloads, err := op.workloads(ctx, servers)
+		if err != nil {
+			resp.Diagnostics.AddError("Unable to destroy RKE2 cluster at "+m.APIEndpoint.ValueString(),
+				op.redact(err.Error())+"\n\nDestroy checks that the cluster runs no workloads before uninstalling RKE2, and the cluster could not be asked. Nothing was uninstalled. "+
+					"Bring a server back, or, if the cluster may be lost with whatever runs on it, set force_destroy = true and apply before destroying "+
+					"(keep_on_destroy = true forgets the cluster and leaves RKE2 running).")
+			return
+		}
+		if len(workloads) > 0 {
+			shown := workloads
+			if len(shown) > rke2WorkloadsShown {
+				shown = append(shown[:rke2WorkloadsShown:rke2WorkloadsShown], fmt.Sprintf("and %d more", len(workloads)-rke2WorkloadsShown))
+			}
+			resp.Diagnostics.AddError("Unable to destroy RKE2 cluster at "+m.APIEndpoint.ValueString(),
+				fmt.Sprintf("The cluster runs workloads that destroying it would lose, with their data: %s.\n\nNothing was uninstalled. "+
+					"Move or back them up and delete them first; or, if they may be lost, set force_destroy = true and apply before destroying; "+
+					"or set keep_on_destroy = true to forget the cluster and leave RKE2 running on its nodes.", strings.Join(shown, ", ")))
+			return
+		}
+	}
 	uninstall := func(n *clusterNode) error {
 		ran, err := n.Uninstall(ctx)
 		if err == nil && !ran {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -191,5 +192,75 @@ func TestRKE2ServersChanging(t *testing.T) {
 	plan.APIEndpoint = types.StringValue("k8s.lan")
 	if !serversChanging(state, plan) {
 		t.Fatal("a new endpoint is not a change")
+	}
+}
+
+// A block whose name changes while its host stays is a rename, refused at
+// plan time (issue 13 item 1); a node that moves to another host, a new
+// node on a new host and a removed node are not.
+func TestRKE2RenameOnSameHostIsRefused(t *testing.T) {
+	state := rke2TestModel()
+	rename := rke2TestModel()
+	rename.Agents[0].Name = types.StringValue("w1-new")
+	d := renamesOnSameHost(state, rename)
+	if !d.HasError() || len(d) != 1 {
+		t.Fatalf("rename on the same host: %v", d)
+	}
+	for _, want := range []string{`agent "w1-new"`, `node "w1"`, "rke2-uninstall.sh", `Keep the name "w1"`, "remove its block in one apply"} {
+		if !strings.Contains(d[0].Detail(), want) {
+			t.Errorf("detail lacks %q:\n%s", want, d[0].Detail())
+		}
+	}
+	if got := d[0].(interface{ Path() path.Path }).Path().String(); got != "agent[0].name" {
+		t.Errorf("path %s", got)
+	}
+	// The host spelled differently (case, trailing dot) is the same host.
+	rename.Agents[0].SSH.Host = types.StringValue("W1.lan.")
+	if d := renamesOnSameHost(state, rename); !d.HasError() {
+		t.Error("a respelled host was not recognised")
+	}
+	// Same name, or a new host, or another port: no rename.
+	for name, edit := range map[string]func(m *RKE2ClusterModel){
+		"unchanged": func(*RKE2ClusterModel) {},
+		"new host": func(m *RKE2ClusterModel) {
+			m.Agents[0].Name, m.Agents[0].SSH.Host = types.StringValue("w2"), types.StringValue("w2.lan")
+		},
+		"other port": func(m *RKE2ClusterModel) {
+			m.Agents[0].Name, m.Agents[0].SSH.Port = types.StringValue("w2"), types.Int64Value(2222)
+		},
+		"unknown host": func(m *RKE2ClusterModel) {
+			m.Agents[0].Name, m.Agents[0].SSH.Host = types.StringValue("w2"), types.StringUnknown()
+		},
+		"removed": func(m *RKE2ClusterModel) { m.Agents = nil },
+		"moved":   func(m *RKE2ClusterModel) { m.Agents[0].SSH.Host = types.StringValue("w9.lan") },
+	} {
+		m := rke2TestModel()
+		edit(m)
+		if d := renamesOnSameHost(state, m); d.HasError() {
+			t.Errorf("%s: %v", name, d)
+		}
+	}
+	if d := renamesOnSameHost(nil, rename); d.HasError() {
+		t.Errorf("create: %v", d)
+	}
+}
+
+func TestRKE2SSHIdentity(t *testing.T) {
+	for _, c := range []struct {
+		m    *hostconn.SSHModel
+		id   string
+		okay bool
+	}{
+		{&hostconn.SSHModel{ProviderSSHModel: hostconn.ProviderSSHModel{Host: types.StringValue("Node1.LAN.")}}, "node1.lan", true},
+		{&hostconn.SSHModel{ProviderSSHModel: hostconn.ProviderSSHModel{Host: types.StringValue("10.0.0.1"), Port: types.Int64Value(2201)}}, "10.0.0.1:2201", true},
+		{&hostconn.SSHModel{ProviderSSHModel: hostconn.ProviderSSHModel{Host: types.StringValue("10.0.0.1"), Bastion: &hostconn.BastionModel{Host: types.StringValue("Jump")}}}, "jump:<null> > 10.0.0.1", true},
+		{&hostconn.SSHModel{Local: types.BoolValue(true)}, "local", true},
+		{&hostconn.SSHModel{ProviderSSHModel: hostconn.ProviderSSHModel{Host: types.StringUnknown()}}, "", false},
+		{&hostconn.SSHModel{ProviderSSHModel: hostconn.ProviderSSHModel{Host: types.StringValue("a"), Port: types.Int64Unknown()}}, "", false},
+		{nil, "", false},
+	} {
+		if id, ok := sshIdentity(c.m); id != c.id || ok != c.okay {
+			t.Errorf("%+v: %q %v, want %q %v", c.m, id, ok, c.id, c.okay)
+		}
 	}
 }

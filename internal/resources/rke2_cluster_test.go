@@ -460,16 +460,16 @@ func TestAccRKE2Cluster_lifecycle(t *testing.T) {
 				mark("rolling upgrade"),
 			),
 		}, {
-			// A node that cannot be reached is an error that keeps the
-			// state, not a node that is gone.
+			// A node that cannot be reached keeps its attributes (a
+			// warning), not a node that is gone, and does not stop the
+			// rest of the cluster from being read: the plan is empty.
 			PreConfig: func() {
 				if err := lab.Nodes[1].VM.SetLink(ctxT(t), false); err != nil {
 					t.Fatal(err)
 				}
 			},
-			Config:      cluster(rke2V2, art2, worker(1, ""), worker(2, `, "kubelet-arg" = "max-pods=50"`)),
-			PlanOnly:    true,
-			ExpectError: errorRe("Unable to read RKE2 cluster", "could not be reached", "state was kept"),
+			Config:   cluster(rke2V2, art2, worker(1, ""), worker(2, `, "kubelet-arg" = "max-pods=50"`)),
+			PlanOnly: true,
 		}, {
 			// An agent removed: drained, its Node deleted, RKE2 uninstalled.
 			// (With a1 reachable again, the kept state plans nothing else.)
@@ -662,15 +662,18 @@ resource "homelab_metallb_pool" "lab" {
 // at plan time, before any host is contacted.
 func TestAccRKE2Cluster_validation(t *testing.T) {
 	acctest.RequireWriteOnly(t)
-	node := func(block, name, extra string) string {
+	nodeAt := func(block, name, host, extra string) string {
 		return fmt.Sprintf(`
   %s {
     name = %q
     %s
     ssh {
-      host = "192.0.2.10"
+      host = %q
     }
-  }`, block, name, extra)
+  }`, block, name, extra, host)
+	}
+	node := func(block, name, extra string) string {
+		return nodeAt(block, name, strings.ToLower(name)+".lan.test", extra)
 	}
 	cfg := func(body string) string {
 		return `
@@ -698,6 +701,7 @@ resource "homelab_rke2_cluster" "test" {
 		{"airgap without dir", v + "  airgap {}\n" + node("server", "a", ""), errorRe("artifacts_dir")},
 		{"no server", v + node("agent", "a", ""), errorRe("server")},
 		{"duplicate name", v + node("server", "a", "") + node("agent", "a", ""), errorRe("Duplicate node name")},
+		{"two nodes on one host", v + node("server", "a", "") + nodeAt("agent", "b", "A.lan.test.", ""), errorRe("Two nodes on one host", `server 0 ("a")`)},
 		{"managed key", v + `  config = { "token" = "x" }` + node("server", "a", ""), errorRe("Key set by the provider")},
 		{"node managed key", v + node("server", "a", `config = { "node-label" = "a=b" }`), errorRe("Key set by the provider")},
 		{"typed twice", v + `  cni = "calico"

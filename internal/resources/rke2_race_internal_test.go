@@ -56,8 +56,8 @@ func TestRKE2ParallelNodeReadsLogSafely(t *testing.T) {
 
 	const rounds = 4
 	for range rounds {
-		if _, err := op.readBack(ctx, all); err != nil {
-			t.Fatal(err)
+		if _, down, err := op.readBack(ctx, all); err != nil || len(down) > 0 {
+			t.Fatal(err, down)
 		}
 	}
 	// The operation's logger, from every node at once, with the secret in
