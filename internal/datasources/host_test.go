@@ -318,22 +318,24 @@ func TestAccHost_unknownProviderValuesDoNotFailPlan(t *testing.T) {
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
 			Config: fmt.Sprintf(`
-resource "terraform_data" "key" {
-  input = file(%q)
+# Not the key: a secret in terraform_data would sit in its non-sensitive
+# output (and the secret sweep would rightly object).
+resource "terraform_data" "known_hosts" {
+  input = %q
 }
 provider "homelab" {
   ssh {
-    private_key      = terraform_data.key.output
-    known_hosts_file = %q
+    private_key      = file(%q)
+    known_hosts_file = terraform_data.known_hosts.output
   }
 }
 data "homelab_host" "this" {
-  depends_on = [terraform_data.key]
+  depends_on = [terraform_data.known_hosts]
   ssh {
     host = %q
     port = %d
   }
-}`, s.ClientKeyPath, s.KnownHostsPath, s.Addr, s.Port),
+}`, s.KnownHostsPath, s.ClientKeyPath, s.Addr, s.Port),
 			ConfigStateChecks: factChecks("data.homelab_host.this", readLocalFacts(t), "root"),
 		}},
 	})
