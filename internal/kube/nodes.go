@@ -148,7 +148,9 @@ func (c *Client) Node(ctx context.Context, name string) (NodeInfo, error) {
 // NamespaceUID returns the UID of a namespace; the UID of kube-system
 // identifies a cluster.
 func (c *Client) NamespaceUID(ctx context.Context, ns string) (string, error) {
-	u, err := c.dyn.Resource(NamespacesGVR).Get(ctx, ns, metav1.GetOptions{})
+	u, err := bounded(ctx, c, func(ctx context.Context) (*unstructured.Unstructured, error) {
+		return c.dyn.Resource(NamespacesGVR).Get(ctx, ns, metav1.GetOptions{})
+	})
 	if err != nil {
 		return "", err
 	}
