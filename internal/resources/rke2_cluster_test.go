@@ -489,11 +489,17 @@ func TestAccRKE2Cluster_lifecycle(t *testing.T) {
 				mark("agent removed"),
 			),
 		}, {
+			// Destroy refuses while the cluster cannot be asked whether it
+			// runs workloads, which it cannot once the next step removes RKE2
+			// from the server: opt in first (an in-place change, no node
+			// touched).
+			Config: forceDestroy(cluster(rke2V2, art2, worker(1, ""))),
+		}, {
 			// RKE2 removed from every server out of band: the cluster is
 			// gone and planned for creation. (Plan only: destroy then
 			// uninstalls the agent that is left.)
 			PreConfig: func() { acctest.RKE2NodeRun(t, lab, 0, "/usr/local/bin/rke2-uninstall.sh >/dev/null 2>&1") },
-			Config:    cluster(rke2V2, art2, worker(1, "")),
+			Config:    forceDestroy(cluster(rke2V2, art2, worker(1, ""))),
 			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
 				plancheck.ExpectResourceAction(rke2Addr, plancheck.ResourceActionCreate)}},
 			PlanOnly:           true,
@@ -763,4 +769,9 @@ resource "homelab_rke2_cluster" "test" {
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		Steps:                    steps,
 	})
+}
+
+// forceDestroy adds force_destroy = true to a cluster configuration.
+func forceDestroy(config string) string {
+	return strings.Replace(config, "  disable = [", "  force_destroy = true\n  disable = [", 1)
 }
