@@ -1,15 +1,12 @@
 package kube_test
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/kube"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/testbed"
 )
 
 // TestGetTellsMissingObjectFromMissingType asks a real kube-apiserver:
@@ -17,20 +14,10 @@ import (
 // caused by MetalLB's CRDs being absent is a *kube.TypeNotServedError that
 // is not ErrNotFound (state must survive it). ClusterID is kube-system's UID.
 func TestGetTellsMissingObjectFromMissingType(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
-	defer cancel()
-	k, err := testbed.StartKube(ctx, t.TempDir(), testbed.KubeOptions{Logf: t.Logf})
-	if err != nil {
-		t.Fatalf("StartKube: %v", err)
-	}
-	t.Cleanup(func() { _ = k.Stop() })
-	c, err := kube.NewClient(kube.Access{Kubeconfig: k.Kubeconfig})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, k, c := startKube(t)
 
 	// No CRDs: the type is not served.
-	_, err = c.Get(ctx, kube.IPAddressPools, "metallb-system", "lan")
+	_, err := c.Get(ctx, kube.IPAddressPools, "metallb-system", "lan")
 	var tns *kube.TypeNotServedError
 	if !errors.As(err, &tns) || !errors.Is(err, kube.ErrTypeNotServed) || errors.Is(err, kube.ErrNotFound) {
 		t.Fatalf("Get without CRDs: %v, want a TypeNotServedError that is not ErrNotFound", err)

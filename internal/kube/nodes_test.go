@@ -85,25 +85,8 @@ func TestParseTaint(t *testing.T) {
 // kubelet and the scheduler would; pods have a zero grace period so that
 // an eviction deletes them at once, as a kubelet would confirm).
 func TestNodesAgainstKubeAPIServer(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
-	defer cancel()
-	k, err := testbed.StartKube(ctx, t.TempDir(), testbed.KubeOptions{Logf: t.Logf})
-	if err != nil {
-		t.Fatalf("StartKube: %v", err)
-	}
-	t.Cleanup(func() { _ = k.Stop() })
-	c, err := kube.NewClient(kube.Access{Kubeconfig: k.Kubeconfig})
-	if err != nil {
-		t.Fatal(err)
-	}
-	post := func(path string, obj map[string]any) {
-		t.Helper()
-		data, _ := json.Marshal(obj)
-		status, resp, err := k.Do(ctx, http.MethodPost, path, data, "application/json")
-		if err != nil || status >= 300 {
-			t.Fatalf("POST %s: %d %s %v", path, status, resp, err)
-		}
-	}
+	ctx, k, c := startKube(t)
+	post := func(path string, obj map[string]any) { t.Helper(); kubePost(t, ctx, k, path, obj) }
 	uid, err := c.NamespaceUID(ctx, "kube-system")
 	if err != nil || len(uid) != 36 {
 		t.Fatalf("kube-system UID %q %v", uid, err)
@@ -215,25 +198,8 @@ func TestNodesAgainstKubeAPIServer(t *testing.T) {
 // its time does, naming the pods left; Workloads lists the pods outside
 // the system namespaces and the claims.
 func TestDrainGuardsAgainstKubeAPIServer(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
-	defer cancel()
-	k, err := testbed.StartKube(ctx, t.TempDir(), testbed.KubeOptions{Logf: t.Logf})
-	if err != nil {
-		t.Fatalf("StartKube: %v", err)
-	}
-	t.Cleanup(func() { _ = k.Stop() })
-	c, err := kube.NewClient(kube.Access{Kubeconfig: k.Kubeconfig})
-	if err != nil {
-		t.Fatal(err)
-	}
-	post := func(path string, obj map[string]any) {
-		t.Helper()
-		data, _ := json.Marshal(obj)
-		status, resp, err := k.Do(ctx, http.MethodPost, path, data, "application/json")
-		if err != nil || status >= 300 {
-			t.Fatalf("POST %s: %d %s %v", path, status, resp, err)
-		}
-	}
+	ctx, k, c := startKube(t)
+	post := func(path string, obj map[string]any) { t.Helper(); kubePost(t, ctx, k, path, obj) }
 	pod := func(ns, name, node string, grace int, emptyDir bool) {
 		spec := map[string]any{"nodeName": node, "terminationGracePeriodSeconds": grace,
 			"containers": []any{map[string]any{"name": "c", "image": "registry.invalid/app:1"}}}
@@ -256,7 +222,7 @@ func TestDrainGuardsAgainstKubeAPIServer(t *testing.T) {
 	pod("apps", "web", "n1", 0, false)
 
 	// emptyDir data: refused without the opt-in, nothing evicted, not cordoned.
-	err = c.Drain(ctx, "n1", kube.DrainOptions{}, nil)
+	err := c.Drain(ctx, "n1", kube.DrainOptions{}, nil)
 	var local *kube.LocalDataError
 	if !errors.As(err, &local) || len(local.Pods) != 1 || local.Pods[0].String() != "apps/cache" || !strings.Contains(err.Error(), "emptyDir: scratch") {
 		t.Fatalf("drain with an emptyDir pod: %v", err)
@@ -303,5 +269,33 @@ func TestDrainGuardsAgainstKubeAPIServer(t *testing.T) {
 	}
 	if w, err := c.Workloads(ctx); err != nil || strings.Join(w, ",") != "persistentvolumeclaim apps/data,pod apps/db" {
 		t.Fatalf("workloads: %v %v", w, err)
+	}
+}
+
+// startKube starts a kube-apiserver of the test's own (stopped when the test
+// ends) and returns a context bounding the test, the server and a client.
+func startKube(t *testing.T) (context.Context, *testbed.Kube, *kube.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
+	t.Cleanup(cancel)
+	k, err := testbed.StartKube(ctx, t.TempDir(), testbed.KubeOptions{Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("StartKube: %v", err)
+	}
+	t.Cleanup(func() { _ = k.Stop() })
+	c, err := kube.NewClient(kube.Access{Kubeconfig: k.Kubeconfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, k, c
+}
+
+// kubePost creates an object as the testbed admin, failing the test on error.
+func kubePost(t *testing.T, ctx context.Context, k *testbed.Kube, path string, obj map[string]any) {
+	t.Helper()
+	data, _ := json.Marshal(obj)
+	status, resp, err := k.Do(ctx, http.MethodPost, path, data, "application/json")
+	if err != nil || status >= 300 {
+		t.Fatalf("POST %s: %d %s %v", path, status, resp, err)
 	}
 }
