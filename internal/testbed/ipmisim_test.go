@@ -40,7 +40,7 @@ func TestIPMISim(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	s := startTestIPMISim(t, IPMISimOptions{})
-	if s.Host != "127.0.0.1" || s.Port == 0 || s.User != "admin" || s.Password != "secret" || s.PID == 0 {
+	if s.Host != "127.0.0.1" || s.Port == 0 || s.User != "admin" || s.Password != DefaultIPMIPassword || s.PID == 0 {
 		t.Fatalf("unexpected BMC %+v", s)
 	}
 

@@ -131,7 +131,7 @@ func errorID(r rfReply) string {
 func TestRedfishSimAuthAndSessions(t *testing.T) {
 	s := startTestRedfishSim(t, RedfishSimOptions{})
 	c := newRFClient(t, s)
-	if s.User != "admin" || s.Password != "secret" || s.Host != "127.0.0.1" || s.Port == 0 {
+	if s.User != "admin" || s.Password != defaultRedfishSimPassword || s.Host != "127.0.0.1" || s.Port == 0 {
 		t.Fatalf("unexpected defaults: %+v", s)
 	}
 
@@ -163,7 +163,7 @@ func TestRedfishSimAuthAndSessions(t *testing.T) {
 	c.expect(c.do("POST", "/redfish/v1/SessionService/Sessions", "",
 		map[string]string{"UserName": "admin"}), 400, "login without password")
 	login := c.expect(c.do("POST", "/redfish/v1/SessionService/Sessions", "",
-		map[string]string{"UserName": "admin", "Password": "secret"}), 201, "login")
+		map[string]string{"UserName": "admin", "Password": defaultRedfishSimPassword}), 201, "login")
 	token, loc := login.header.Get("X-Auth-Token"), login.header.Get("Location")
 	if token == "" || !strings.HasPrefix(loc, "/redfish/v1/SessionService/Sessions/") {
 		t.Fatalf("login headers: token %q location %q", token, loc)
@@ -190,10 +190,10 @@ func TestRedfishSimAuthAndSessions(t *testing.T) {
 	// The session limit refuses further logins, as real BMCs do.
 	for i := 0; i < redfishMaxSessions; i++ {
 		c.expect(c.do("POST", "/redfish/v1/SessionService/Sessions", "",
-			map[string]string{"UserName": "admin", "Password": "secret"}), 201, "login")
+			map[string]string{"UserName": "admin", "Password": defaultRedfishSimPassword}), 201, "login")
 	}
 	r = c.expect(c.do("POST", "/redfish/v1/SessionService/Sessions", "",
-		map[string]string{"UserName": "admin", "Password": "secret"}), 503, "login beyond the limit")
+		map[string]string{"UserName": "admin", "Password": defaultRedfishSimPassword}), 503, "login beyond the limit")
 	if !strings.Contains(errorID(r), "SessionLimitExceeded") {
 		t.Fatalf("session limit error: %v", r.body)
 	}
@@ -528,7 +528,7 @@ func TestRedfishSimServePersistent(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		s := &RedfishSim{URL: st.URL, User: "admin", Password: "secret", CACertPEM: []byte(st.CertPEM)}
+		s := &RedfishSim{URL: st.URL, User: "admin", Password: defaultRedfishSimPassword, CACertPEM: []byte(st.CertPEM)}
 		return s, func() {
 			cancel()
 			if err := <-done; err != nil {
