@@ -176,7 +176,7 @@ func TestAccZPool_exportedPoolKeepsStateAndLoadsKeyOnImport(t *testing.T) {
 func TestAccZFSDataset_exportedPoolKeepsState(t *testing.T) {
 	vm := acctest.ZFSVM(t)
 	acctest.VMRun(t, vm, fmt.Sprintf("zpool create tank %s", vm.Disks[0]))
-	cfg := strings.Replace(dataset(vm, "media", `  name = "tank/media"`), "depends_on = [homelab_zpool.tank]", "", 1)
+	cfg := acctest.VMProvider(vm) + strings.Replace(dataset(vm, "media", `  name = "tank/media"`), "depends_on = [homelab_zpool.tank]", "", 1)
 	notImported := regexp.MustCompile(`(?s)Unable to read ZFS dataset tank/media.*pool tank is not imported.*zpool import`)
 	var sum string
 	acctest.Test(t, resource.TestCase{
