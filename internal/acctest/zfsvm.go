@@ -14,15 +14,20 @@ import (
 
 var sharedVM sharedPeer[*testbed.ZFSVM]
 
+// SharedZFSVMDisks is the number of data disks of the shared ZFS VM.
+const SharedZFSVMDisks = 13
+
 // ZFSVM returns the package's OpenZFS VM, booting it on first use, reset to
-// clean disks and no pools. The test holds the VM until it ends: tests that
+// clean disks and no pools. It has 13 data disks: enough for the layout of
+// the users' storage box (raidz2 of 8, a mirrored SLOG, an L2ARC), a USB
+// backup disk and a replacement disk. The test holds the VM until it ends: tests that
 // use it do not run in parallel with each other.
 func ZFSVM(t *testing.T) *testbed.ZFSVM {
 	t.Helper()
 	vm := sharedVM.acquire(t, "zfsvm", func(dir string, logf func(string, ...any)) (*testbed.ZFSVM, func(), error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 		defer cancel()
-		vm, err := testbed.StartZFSVM(ctx, dir, testbed.ZFSVMOptions{Logf: logf})
+		vm, err := testbed.StartZFSVM(ctx, dir, testbed.ZFSVMOptions{Disks: SharedZFSVMDisks, Logf: logf})
 		if err != nil {
 			return nil, nil, err
 		}
