@@ -263,3 +263,66 @@ func TestAccZPool_destroyGuardSeesFilesUnderAMountpointWithASpace(t *testing.T) 
 		}},
 	})
 }
+
+// Disks named by kernel names (/dev/vdX, like /dev/sdX) re-enumerate: the
+// pool is exported, both disks are unplugged and plugged back in the other
+// order, so the data disk now has the log disk's old name and the other way
+// round, and the pool is imported under the new names. The configuration
+// still names the old ones. The provider follows each disk by its GUID:
+// the plan is empty (a warning names the move), no zpool replace, attach or
+// remove runs, the roles are the same disks, the data is intact.
+func TestAccZPool_reenumeratedDisksAreFollowedByGUID(t *testing.T) {
+	vm := acctest.ZFSVM(t)
+	first := acctest.VMRun(t, vm, "readlink -f "+vm.Disks[0])
+	second := acctest.VMRun(t, vm, "readlink -f "+vm.Disks[1])
+	cfg := pool(vm, "force_destroy = true\n"+vdev("data", "stripe", first)+vdev("log", "stripe", second))
+	// roles lists each vdev member's GUID under its role, as ZFS reports it.
+	const roles = `zpool status -g tank | awk '/logs/{r="log"} $2=="ONLINE" && $1 ~ /^[0-9]+$/ {print r, $1}'`
+	var sum, before string
+	acctest.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		CheckDestroy:             poolGone(t, vm, "tank"),
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			Check: func(*terraform.State) error {
+				sum = writeFile(t, vm, "/tank/data", "1M")
+				before = acctest.VMRun(t, vm, roles)
+				return nil
+			},
+		}, {
+			PreConfig: func() {
+				acctest.VMRun(t, vm, "zpool export tank")
+				ctx := ctxT(t)
+				for _, step := range []func() error{
+					func() error { return vm.UnplugDisk(ctx, 1) },
+					func() error { return vm.UnplugDisk(ctx, 2) },
+					func() error { return vm.ReplugDisk(ctx, 2) },
+					func() error { return vm.ReplugDisk(ctx, 1) },
+				} {
+					if err := step(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if a, b := acctest.VMRun(t, vm, "readlink -f "+vm.Disks[0]), acctest.VMRun(t, vm, "readlink -f "+vm.Disks[1]); a != second || b != first {
+					t.Fatalf("the disks did not swap names: disk 1 is %s, disk 2 is %s (were %s, %s)", a, b, first, second)
+				}
+				acctest.VMRun(t, vm, "zpool import -d /dev tank")
+			},
+			Config: cfg,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectEmptyPlan()}},
+			Check: resource.ComposeTestCheckFunc(
+				sameFile(t, vm, "/tank/data", &sum),
+				func(*terraform.State) error {
+					if got := acctest.VMRun(t, vm, roles); got != before {
+						return fmt.Errorf("vdev members by role changed:\n%s\nwant:\n%s", got, before)
+					}
+					if got := acctest.VMRun(t, vm, "zpool status -P tank | grep -c -e "+first+" -e "+second); got != "2" {
+						return fmt.Errorf("the pool no longer has its two disks under kernel names: %s", got)
+					}
+					return nil
+				}),
+		}},
+	})
+}
