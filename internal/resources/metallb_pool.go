@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/kube"
@@ -114,7 +115,8 @@ func (r *MetalLBPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 	}
 	resp.Schema = schema.Schema{
 		Description: "A MetalLB address pool (IPAddressPool) and its one L2Advertisement or BGPAdvertisement, named after the pool. " +
-			"Written with server-side apply as `" + kube.FieldManager + "`, so fields other managers own are left alone. " +
+			"Written with server-side apply as `" + kube.FieldManager + "`, so labels, annotations and fields the resource does not manage are left alone; " +
+			"an update makes the fields it manages what the configuration says, removing those it leaves out even when another manager set them (a pool made with kubectl, then imported). " +
 			"When MetalLB is installed in the same apply, creation waits for its CRDs and webhook within `timeouts.create`; " +
 			"planning never needs them. The pool is tied to the cluster it was created in (`cluster_id`): when the kubeconfig or its current context " +
 			"reaches another cluster, or MetalLB's CRDs are missing, refresh, update and destroy fail and keep the state instead of treating the pool as gone.",
@@ -405,11 +407,19 @@ func (r *MetalLBPool) write(ctx context.Context, c *kube.Client, p *kube.Pool, f
 		if err := checkOtherPools(ctx, c, p); err != nil {
 			return err
 		}
-		if _, err := c.Apply(ctx, kube.IPAddressPools, p.PoolObject(), force); err != nil {
+		poolObj := p.PoolObject()
+		got, err := c.Apply(ctx, kube.IPAddressPools, poolObj, force)
+		if err != nil {
+			return err
+		}
+		if err := removeStray(ctx, c, kube.IPAddressPools, poolObj, got, force); err != nil {
 			return err
 		}
 		gvr, adv := p.AdvertisementObject()
-		if _, err := c.Apply(ctx, gvr, adv, force); err != nil {
+		if got, err = c.Apply(ctx, gvr, adv, force); err != nil {
+			return err
+		}
+		if err := removeStray(ctx, c, gvr, adv, got, force); err != nil {
 			return err
 		}
 		other := kube.BGPAdvertisements
@@ -418,6 +428,27 @@ func (r *MetalLBPool) write(ctx context.Context, c *kube.Client, p *kube.Pool, f
 		}
 		return c.Delete(ctx, other, p.Namespace, p.Name)
 	})
+}
+
+// removeStray removes, on an update (force), the optional fields the
+// configuration leaves out that the object still has after server-side
+// apply because another field manager set them: a pool or advertisement
+// created by hand (or edited with kubectl) and then imported. The plan
+// showed their removal, as it shows every field that changes. A create
+// (not force) leaves them: they belong to an object the provider did not
+// create.
+func removeStray(ctx context.Context, c *kube.Client, gvr k8sschema.GroupVersionResource, want, got *unstructured.Unstructured, force bool) error {
+	if !force {
+		return nil
+	}
+	patch := kube.StrayFields(want, got)
+	if patch == nil {
+		return nil
+	}
+	logging.Info(ctx, "removing fields another field manager set that the configuration leaves out",
+		map[string]any{"kind": want.GetKind(), "name": want.GetName(), "spec": patch["spec"]})
+	_, err := c.MergePatch(ctx, gvr, want.GetNamespace(), want.GetName(), patch)
+	return err
 }
 
 // overlapError names the other pool an address overlaps with.
