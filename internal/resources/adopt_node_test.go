@@ -1,11 +1,18 @@
 package resources_test
 
 import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -209,6 +216,138 @@ func TestAccAdopt_handMadeNodeNeverPowerCycled(t *testing.T) {
 		}, {
 			Config:           full,
 			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			Check:            untouched,
+		}},
+	})
+}
+
+// redfishCall sends one request to the Redfish simulator as a user's
+// script (curl, redfishtool) would: HTTP basic authentication, the
+// simulator's certificate trusted.
+func redfishCall(t *testing.T, s *testbed.RedfishSim, method, path string, body any) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(s.CACertPEM) {
+		t.Fatal("the Redfish simulator's certificate does not parse")
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctxT(t), method, s.URL+path, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(s.User, s.Password)
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, out)
+	}
+}
+
+// The same on a Redfish BMC: the machine powered on through the Reset
+// action and given a continuous UEFI boot override to its disk with a PATCH
+// of the system, then adopted. The simulator counts the machine's boots:
+// one, the user's, through every import, plan and apply.
+func TestAccAdopt_handMadeRedfishNodeNeverPowerCycled(t *testing.T) {
+	s := acctest.StartRedfishSim(t, testbed.RedfishSimOptions{})
+	root, ipxe, _ := netbootRoot(t)
+	redfishCall(t, s, http.MethodPost, "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", map[string]any{"ResetType": "On"})
+	redfishCall(t, s, http.MethodPatch, "/redfish/v1/Systems/1", map[string]any{"Boot": map[string]any{
+		"BootSourceOverrideTarget": "Hdd", "BootSourceOverrideEnabled": "Continuous", "BootSourceOverrideMode": "UEFI"}})
+	untouched := func(*terraform.State) error {
+		if n := s.Boots(); n != 1 {
+			return fmt.Errorf("the machine booted %d times, want 1 (the user's power on)", n)
+		}
+		if !s.PowerOn() {
+			return fmt.Errorf("the machine is off")
+		}
+		if tg, en, mode := s.BootOverride(); tg != "Hdd" || en != "Continuous" || mode != "UEFI" {
+			return fmt.Errorf("Redfish boot override = %s/%s/%s, want Hdd/Continuous/UEFI", tg, en, mode)
+		}
+		return nil
+	}
+	if err := untouched(nil); err != nil {
+		t.Fatalf("the hand-made setup: %v", err)
+	}
+	provider := adoptTerraformBlock() + fmt.Sprintf(`
+provider "homelab" {
+  bmc {
+    username     = %q
+    password     = %q
+    protocol     = "redfish"
+    insecure_tls = true
+  }
+}
+`, s.User, s.Password)
+	node := func(body string) string {
+		return provider + fmt.Sprintf(`
+resource "homelab_node" "n1" {
+  name = "node1"
+  bmc {
+    address = %q
+    port    = %d
+  }
+%s
+}
+`, s.Host, s.Port, body)
+	}
+	minimal := node("")
+	full := node(fmt.Sprintf(`  power               = "on"
+  reprovision         = true
+  reprovision_trigger = "debian-12.7"
+  boot {
+    device     = "disk"
+    persistent = true
+    efi        = true
+  }
+  pxe {
+    mac         = %q
+    ipxe_script = "#!ipxe\nkernel http://boot/vmlinuz\nboot\n"
+    server {
+      local_dir = %q
+    }
+  }`, safetyMAC, root))
+	addr := "homelab_node.n1"
+	id := fmt.Sprintf("node1@%s:%d", s.Host, s.Port)
+	update := []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)}
+	acctest.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		CheckDestroy:             untouched,
+		Steps: []resource.TestStep{{
+			Config: minimal, ResourceName: addr, ImportState: true,
+			ImportStateKind: resource.ImportBlockWithID, ImportStateId: id,
+			ExpectNonEmptyPlan: true, ImportPlanChecks: resource.ImportPlanChecks{PreApply: update},
+		}, {
+			Config: full, ResourceName: addr, ImportState: true,
+			ImportStateId: id, ImportStatePersist: true,
+		}, {
+			// Only the boot override and the pxe block are new.
+			Config: full, ResourceName: addr, ImportState: true,
+			ImportStateKind: resource.ImportBlockWithID, ImportStateId: id,
+			ExpectNonEmptyPlan: true, ImportPlanChecks: resource.ImportPlanChecks{PreApply: update},
+		}, {
+			Config: provider, ResourceName: addr, ImportState: true,
+			ImportStateKind: resource.ImportBlockWithID, ImportStateId: id, GenerateConfig: true,
+		}, {
+			Config:           full,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: update},
+			Check:            resource.ComposeAggregateTestCheckFunc(untouched, fileContains(ipxe, "kernel http://boot/vmlinuz")),
+		}, {
+			Config:           full,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			Check:            untouched,
+		}, {
+			Config:           minimal,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: update},
 			Check:            untouched,
 		}},
 	})
