@@ -139,6 +139,15 @@ func TestAccAdopt_handMadeMetalLBPools(t *testing.T) {
 				Check:            unwritten(objects...),
 			},
 			{
+				// The namespace spelled with capitals: Kubernetes names are
+				// lowercase DNS labels, so no such namespace can exist. It is
+				// refused at plan time; as a replacement it would delete the
+				// adopted pool and then fail to create the new one.
+				Config:      strings.Replace(full, `namespace       = "metallb-system"`, `namespace       = "MetalLB-System"`, 1),
+				ExpectError: errorRe("namespace", "must be a DNS label"),
+				Check:       unwritten(objects...),
+			},
+			{
 				// The minimal configuration changes the hand-tuned pool in
 				// place (taking the fields over from kubectl-create) and
 				// leaves the other alone.

@@ -162,7 +162,10 @@ func (r *MetalLBPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 				Validators:    []validator.String{stringvalidator.RegexMatches(dnsLabelRe, "must be a DNS label: lowercase letters, digits and -")},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
 			"namespace": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("metallb-system"),
-				Description:   "Namespace MetalLB runs in. Defaults to `metallb-system`.",
+				Description: "Namespace MetalLB runs in. Defaults to `metallb-system`.",
+				// A namespace no cluster can have would plan the pool's
+				// replacement: its deletion, then a create that cannot succeed.
+				Validators:    []validator.String{stringvalidator.RegexMatches(dnsLabelRe, "must be a DNS label: lowercase letters, digits and -")},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
 			"addresses": schema.ListAttribute{ElementType: types.StringType, Required: true,
 				Description: "Addresses to hand out: CIDRs (`192.168.10.0/24`, `fd00:10::/120`) and ranges (`192.168.10.10-192.168.10.20`), IPv4 and IPv6. They must not overlap each other or another pool's.",
