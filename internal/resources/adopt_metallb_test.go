@@ -53,6 +53,17 @@ func TestAccAdopt_handMadeMetalLBPools(t *testing.T) {
 	kubeCreate(t, k, "l2advertisements", "lan", map[string]any{"ipAddressPools": anyList("lan"), "interfaces": anyList("eth0")})
 	kubeCreate(t, k, "ipaddresspools", "edge", map[string]any{"addresses": anyList("10.50.0.0/28")})
 	kubeCreate(t, k, "bgpadvertisements", "edge", map[string]any{"ipAddressPools": anyList("edge")})
+	// A pool in the namespace a Helm install of MetalLB chose, not the
+	// provider's default one.
+	if err := k.EnsureNamespace(ctxT(t), "metallb"); err != nil {
+		t.Fatal(err)
+	}
+	kubeDo(t, k, http.MethodPost, "/apis/metallb.io/v1beta1/namespaces/metallb/ipaddresspools?fieldManager=kubectl-create",
+		map[string]any{"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+			"metadata": map[string]any{"name": "dmz", "namespace": "metallb"}, "spec": map[string]any{"addresses": anyList("10.60.0.0/29")}}, "application/json")
+	kubeDo(t, k, http.MethodPost, "/apis/metallb.io/v1beta1/namespaces/metallb/l2advertisements?fieldManager=kubectl-create",
+		map[string]any{"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
+			"metadata": map[string]any{"name": "dmz", "namespace": "metallb"}, "spec": map[string]any{"ipAddressPools": anyList("dmz")}}, "application/json")
 	objects := [][2]string{{"ipaddresspools", "lan"}, {"l2advertisements", "lan"}, {"ipaddresspools", "edge"}, {"bgpadvertisements", "edge"}}
 	versions := map[[2]string]string{}
 	for _, o := range objects {
@@ -118,14 +129,19 @@ func TestAccAdopt_handMadeMetalLBPools(t *testing.T) {
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             poolsGone(t, k, "lan", "edge"),
 		Steps: []resource.TestStep{
+			// A configuration that leaves the namespace out adopts the pool
+			// where it is: no replacement into metallb-system.
+			importBlock(provider+metallbPool("dmz", `  name      = "dmz"
+  addresses = ["10.60.0.0/29"]
+  l2 {}`), "homelab_metallb_pool.dmz", "metallb/dmz"),
+			importCommand(lan, "metallb-system/lan"),
+			importCommand(edge, "metallb-system/edge"),
 			// The minimal configuration of the hand-tuned pool: an update
 			// back to the defaults it leaves out, shown, not a replacement.
 			importBlock(provider+minLan, lan, "metallb-system/lan",
 				plancheck.ExpectResourceAction(lan, plancheck.ResourceActionUpdate),
 				plancheck.ExpectKnownValue(lan, tfjsonpath.New("auto_assign"), knownvalue.Bool(true)),
 				plancheck.ExpectKnownValue(lan, tfjsonpath.New("cluster_id"), knownvalue.StringExact(kubeSystemUID(t, k)))),
-			importCommand(lan, "metallb-system/lan"),
-			importCommand(edge, "metallb-system/edge"),
 			// Full configurations, and the minimal one of the pool that
 			// relies on the server's defaults: no change.
 			importBlock(full, lan, "metallb-system/lan"),

@@ -20,7 +20,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -161,12 +160,12 @@ func (r *MetalLBPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 			"name": schema.StringAttribute{Required: true, Description: "Name of the IPAddressPool and of its advertisement.",
 				Validators:    []validator.String{stringvalidator.RegexMatches(dnsLabelRe, "must be a DNS label: lowercase letters, digits and -")},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
-			"namespace": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("metallb-system"),
-				Description: "Namespace MetalLB runs in. Defaults to `metallb-system`.",
+			"namespace": schema.StringAttribute{Optional: true, Computed: true,
+				Description: "Namespace MetalLB runs in. Unset: `metallb-system` for a new pool; a pool in state (e.g. imported from another namespace) stays where it is, never replaced into `metallb-system`.",
 				// A namespace no cluster can have would plan the pool's
 				// replacement: its deletion, then a create that cannot succeed.
 				Validators:    []validator.String{stringvalidator.RegexMatches(dnsLabelRe, "must be a DNS label: lowercase letters, digits and -")},
-				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+				PlanModifiers: []planmodifier.String{unsetNamespace{}, stringplanmodifier.RequiresReplace()}},
 			"addresses": schema.ListAttribute{ElementType: types.StringType, Required: true,
 				Description: "Addresses to hand out: CIDRs (`192.168.10.0/24`, `fd00:10::/120`) and ranges (`192.168.10.10-192.168.10.20`), IPv4 and IPv6. They must not overlap each other or another pool's.",
 				Validators:  []validator.List{listvalidator.SizeAtLeast(1)}},
@@ -687,6 +686,34 @@ func (r *MetalLBPool) ImportState(ctx context.Context, req resource.ImportStateR
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("cluster_id"), uid)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("api_server"), c.Host())...)
+}
+
+// defaultMetalLBNamespace is the namespace of a new pool whose
+// configuration leaves it out.
+const defaultMetalLBNamespace = "metallb-system"
+
+// unsetNamespace plans a namespace the configuration leaves out: the one
+// in state, so that a pool adopted from another namespace (MetalLB
+// installed by Helm into "metallb") is not replaced, and
+// defaultMetalLBNamespace for a new pool. A static default would plan
+// the adopted pool's deletion and a new one in metallb-system.
+type unsetNamespace struct{}
+
+func (unsetNamespace) Description(context.Context) string {
+	return "when unset, the namespace in state, else " + defaultMetalLBNamespace
+}
+
+func (m unsetNamespace) MarkdownDescription(ctx context.Context) string { return m.Description(ctx) }
+
+func (unsetNamespace) PlanModifyString(_ context.Context, req planmodifier.StringRequest, resp *planmodifier.StringResponse) {
+	if !req.ConfigValue.IsNull() {
+		return
+	}
+	if !req.StateValue.IsNull() && !req.StateValue.IsUnknown() {
+		resp.PlanValue = req.StateValue
+		return
+	}
+	resp.PlanValue = types.StringValue(defaultMetalLBNamespace)
 }
 
 var dnsLabelRe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
