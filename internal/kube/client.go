@@ -353,7 +353,7 @@ func Retry(ctx context.Context, retryable func(error) bool, progress func(attemp
 		progress(attempt, err)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("still failing when the time ran out (%w): %v", ctx.Err(), err)
+			return fmt.Errorf("still failing when the time ran out (%w): %w", ctx.Err(), err)
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 10*time.Second)

@@ -505,7 +505,8 @@ func writeDiag(diags *diag.Diagnostics, action, name string, c *kube.Client, err
 	case kube.IsNotReady(err):
 		// Before IsUnreachable: the deadline that ended the wait is a
 		// timeout too, but the API answered.
-		detail += "\n\nMetalLB's CRDs or webhook were still not ready when the time ran out; raise timeouts.create or check the MetalLB install."
+		detail += "\n\nMetalLB's namespace, CRDs or webhook were still missing or not ready when the time ran out; check the MetalLB install " +
+			"and the pool's `namespace`, or raise timeouts.create."
 	case kube.IsUnreachable(err):
 		detail += fmt.Sprintf("\n\nThe Kubernetes API at %s could not be reached; nothing was changed.", c.Host())
 	}
