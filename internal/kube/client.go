@@ -274,6 +274,20 @@ func (c *Client) Apply(ctx context.Context, gvr schema.GroupVersionResource, obj
 	})
 }
 
+// MergePatch applies a JSON merge patch (RFC 7386: null removes a field)
+// as an update by the provider's field manager, and returns the object as
+// the server then holds it. A patch carrying metadata.resourceVersion
+// fails with a conflict when the object changed since that version.
+func (c *Client) MergePatch(ctx context.Context, gvr schema.GroupVersionResource, ns, name string, patch map[string]any) (*unstructured.Unstructured, error) {
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return nil, err
+	}
+	return bounded(ctx, c, func(ctx context.Context) (*unstructured.Unstructured, error) {
+		return c.dyn.Resource(gvr).Namespace(ns).Patch(ctx, name, types.MergePatchType, data, metav1.PatchOptions{FieldManager: FieldManager})
+	})
+}
+
 // Delete deletes an object; a missing one is not an error, and neither is
 // a missing type (no object of a type that is not served can exist).
 func (c *Client) Delete(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) error {
@@ -339,7 +353,7 @@ func Retry(ctx context.Context, retryable func(error) bool, progress func(attemp
 		progress(attempt, err)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("still failing when the time ran out (%w): %v", ctx.Err(), err)
+			return fmt.Errorf("still failing when the time ran out (%w): %w", ctx.Err(), err)
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 10*time.Second)

@@ -142,6 +142,59 @@ func (p *Pool) AdvertisementObject() (schema.GroupVersionResource, *unstructured
 	return L2Advertisements, object("L2Advertisement", p.Namespace, p.Name, spec)
 }
 
+// optionalSpecFields are the fields of each kind's spec that the provider
+// manages and leaves out of the object it applies when they are not
+// configured, parents before their children. Fields the provider always
+// applies (addresses, autoAssign, avoidBuggyIPs, ipAddressPools, the
+// aggregation lengths, which the CRD also defaults) are not listed.
+var optionalSpecFields = map[string][][]string{
+	"IPAddressPool": {{"serviceAllocation"}, {"serviceAllocation", "priority"}, {"serviceAllocation", "namespaces"},
+		{"serviceAllocation", "namespaceSelectors"}, {"serviceAllocation", "serviceSelectors"}},
+	"L2Advertisement":  {{"interfaces"}, {"nodeSelectors"}},
+	"BGPAdvertisement": {{"peers"}, {"communities"}, {"localPref"}},
+}
+
+// StrayFields returns a JSON merge patch that removes from got, the object
+// as the server holds it after applying want, the optional fields the
+// provider manages that want leaves out, or nil when got has none. Server-
+// side apply removes such a field only when the provider's field manager
+// was its sole owner: a field another manager set (`kubectl create` or
+// `kubectl edit` of an object later imported) stays, and the object would
+// keep what the configuration removed. The patch names got's
+// resourceVersion, so that it fails with a conflict rather than remove a
+// field someone set in between.
+func StrayFields(want, got *unstructured.Unstructured) map[string]any {
+	spec := map[string]any{}
+	removed := map[string]bool{}
+	for _, f := range optionalSpecFields[want.GetKind()] {
+		if removed[f[0]] {
+			continue
+		}
+		path := append([]string{"spec"}, f...)
+		if _, found, _ := unstructured.NestedFieldNoCopy(want.Object, path...); found {
+			continue
+		}
+		if _, found, _ := unstructured.NestedFieldNoCopy(got.Object, path...); !found {
+			continue
+		}
+		if len(f) == 1 {
+			spec[f[0]] = nil
+			removed[f[0]] = true
+			continue
+		}
+		parent, _ := spec[f[0]].(map[string]any)
+		if parent == nil {
+			parent = map[string]any{}
+			spec[f[0]] = parent
+		}
+		parent[f[1]] = nil
+	}
+	if len(spec) == 0 {
+		return nil
+	}
+	return map[string]any{"metadata": map[string]any{"resourceVersion": got.GetResourceVersion()}, "spec": spec}
+}
+
 func getStrings(obj map[string]any, fields ...string) []string {
 	v, _, _ := unstructured.NestedStringSlice(obj, fields...)
 	return v

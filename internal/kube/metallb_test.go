@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 func TestParseAddress(t *testing.T) {
@@ -75,5 +77,47 @@ func TestPoolObjectsRoundTrip(t *testing.T) {
 	}
 	if got := ParsePool(b.PoolObject(), nil, adv); !reflect.DeepEqual(got, b) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, b)
+	}
+}
+
+// TestStrayFields: what a hand-made (then imported) pool and advertisement
+// hold beyond the configuration, as the API server returns them after the
+// provider's server-side apply, is removed by the merge patch; fields the
+// configuration sets, and fields the provider always applies, are not.
+func TestStrayFields(t *testing.T) {
+	got := func(kind string, spec map[string]any) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "metallb.io/v1beta1", "kind": kind,
+			"metadata": map[string]any{"name": "lan", "namespace": "metallb-system", "resourceVersion": "42"}, "spec": spec}}
+	}
+	minimal := &Pool{Namespace: "metallb-system", Name: "lan", Addresses: []string{"10.0.0.0/28"}, AutoAssign: true, L2: &L2{}}
+	poolGot := got("IPAddressPool", map[string]any{"addresses": []any{"10.0.0.0/28"}, "autoAssign": true, "avoidBuggyIPs": false,
+		"serviceAllocation": map[string]any{"priority": int64(20), "namespaces": []any{"media"}}})
+	want := map[string]any{"metadata": map[string]any{"resourceVersion": "42"}, "spec": map[string]any{"serviceAllocation": nil}}
+	if p := StrayFields(minimal.PoolObject(), poolGot); !reflect.DeepEqual(p, want) {
+		t.Errorf("pool without service_allocation: patch %v, want %v", p, want)
+	}
+	// A service allocation configured with a priority only: the
+	// namespaces someone else set go, the priority stays.
+	withPriority := *minimal
+	withPriority.ServiceAllocation = &ServiceAllocation{Priority: 20}
+	want = map[string]any{"metadata": map[string]any{"resourceVersion": "42"}, "spec": map[string]any{"serviceAllocation": map[string]any{"namespaces": nil}}}
+	if p := StrayFields(withPriority.PoolObject(), poolGot); !reflect.DeepEqual(p, want) {
+		t.Errorf("pool with a priority only: patch %v, want %v", p, want)
+	}
+	_, adv := minimal.AdvertisementObject()
+	want = map[string]any{"metadata": map[string]any{"resourceVersion": "42"}, "spec": map[string]any{"interfaces": nil}}
+	if p := StrayFields(adv, got("L2Advertisement", map[string]any{"ipAddressPools": []any{"lan"}, "interfaces": []any{"eth0"}})); !reflect.DeepEqual(p, want) {
+		t.Errorf("L2Advertisement without interfaces: patch %v, want %v", p, want)
+	}
+	// The CRD's defaults and the fields the configuration sets are no strays.
+	bgp := &Pool{Namespace: "metallb-system", Name: "lan", BGP: &BGP{Peers: []string{"router"}}}
+	_, adv = bgp.AdvertisementObject()
+	if p := StrayFields(adv, got("BGPAdvertisement", map[string]any{"ipAddressPools": []any{"lan"}, "peers": []any{"router"},
+		"aggregationLength": int64(32), "aggregationLengthV6": int64(128)})); p != nil {
+		t.Errorf("BGPAdvertisement as configured: patch %v, want none", p)
+	}
+	if p := StrayFields(withPriority.PoolObject(), got("IPAddressPool", map[string]any{"addresses": []any{"10.0.0.0/28"},
+		"serviceAllocation": map[string]any{"priority": int64(20)}})); p != nil {
+		t.Errorf("pool as configured: patch %v, want none", p)
 	}
 }

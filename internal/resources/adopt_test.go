@@ -27,13 +27,7 @@ func adoptConfig(vm *testbed.ZFSVM, optIns bool) string {
 // (acctest.Main sets it for the CLI): import steps run the configuration as
 // written, without the block the framework adds to other steps.
 func adoptProvider(vm *testbed.ZFSVM) string {
-	return fmt.Sprintf(`
-terraform {
-  required_providers {
-    homelab = { source = "%s/%s/homelab" }
-  }
-}
-
+	return adoptTerraformBlock() + fmt.Sprintf(`
 provider "homelab" {
   ssh {
     host             = %q
@@ -42,7 +36,20 @@ provider "homelab" {
     known_hosts_file = %q
   }
 }
-`, os.Getenv("TF_ACC_PROVIDER_HOST"), os.Getenv("TF_ACC_PROVIDER_NAMESPACE"), vm.SSHHost, vm.SSHPort, vm.KeyPath, vm.KnownHostsPath)
+`, vm.SSHHost, vm.SSHPort, vm.KeyPath, vm.KnownHostsPath)
+}
+
+// adoptTerraformBlock is the terraform block naming the address the test
+// framework serves the provider under, for configurations import steps run
+// as written.
+func adoptTerraformBlock() string {
+	return fmt.Sprintf(`
+terraform {
+  required_providers {
+    homelab = { source = "%s/%s/homelab" }
+  }
+}
+`, os.Getenv("TF_ACC_PROVIDER_HOST"), os.Getenv("TF_ACC_PROVIDER_NAMESPACE"))
 }
 
 // adoptConfigWith adds vmdisk, lines added to the zvol's block.

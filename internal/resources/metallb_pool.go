@@ -20,12 +20,12 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/kube"
@@ -114,7 +114,8 @@ func (r *MetalLBPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 	}
 	resp.Schema = schema.Schema{
 		Description: "A MetalLB address pool (IPAddressPool) and its one L2Advertisement or BGPAdvertisement, named after the pool. " +
-			"Written with server-side apply as `" + kube.FieldManager + "`, so fields other managers own are left alone. " +
+			"Written with server-side apply as `" + kube.FieldManager + "`, so labels, annotations and fields the resource does not manage are left alone; " +
+			"an update makes the fields it manages what the configuration says, removing those it leaves out even when another manager set them (a pool made with kubectl, then imported). " +
 			"When MetalLB is installed in the same apply, creation waits for its CRDs and webhook within `timeouts.create`; " +
 			"planning never needs them. The pool is tied to the cluster it was created in (`cluster_id`): when the kubeconfig or its current context " +
 			"reaches another cluster, or MetalLB's CRDs are missing, refresh, update and destroy fail and keep the state instead of treating the pool as gone.",
@@ -159,9 +160,12 @@ func (r *MetalLBPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 			"name": schema.StringAttribute{Required: true, Description: "Name of the IPAddressPool and of its advertisement.",
 				Validators:    []validator.String{stringvalidator.RegexMatches(dnsLabelRe, "must be a DNS label: lowercase letters, digits and -")},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
-			"namespace": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("metallb-system"),
-				Description:   "Namespace MetalLB runs in. Defaults to `metallb-system`.",
-				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+			"namespace": schema.StringAttribute{Optional: true, Computed: true,
+				Description: "Namespace MetalLB runs in. Unset: `metallb-system` for a new pool; a pool in state (e.g. imported from another namespace) stays where it is, never replaced into `metallb-system`.",
+				// A namespace no cluster can have would plan the pool's
+				// replacement: its deletion, then a create that cannot succeed.
+				Validators:    []validator.String{stringvalidator.RegexMatches(dnsLabelRe, "must be a DNS label: lowercase letters, digits and -")},
+				PlanModifiers: []planmodifier.String{unsetNamespace{}, stringplanmodifier.RequiresReplace()}},
 			"addresses": schema.ListAttribute{ElementType: types.StringType, Required: true,
 				Description: "Addresses to hand out: CIDRs (`192.168.10.0/24`, `fd00:10::/120`) and ranges (`192.168.10.10-192.168.10.20`), IPv4 and IPv6. They must not overlap each other or another pool's.",
 				Validators:  []validator.List{listvalidator.SizeAtLeast(1)}},
@@ -405,11 +409,19 @@ func (r *MetalLBPool) write(ctx context.Context, c *kube.Client, p *kube.Pool, f
 		if err := checkOtherPools(ctx, c, p); err != nil {
 			return err
 		}
-		if _, err := c.Apply(ctx, kube.IPAddressPools, p.PoolObject(), force); err != nil {
+		poolObj := p.PoolObject()
+		got, err := c.Apply(ctx, kube.IPAddressPools, poolObj, force)
+		if err != nil {
+			return err
+		}
+		if err := removeStray(ctx, c, kube.IPAddressPools, poolObj, got, force); err != nil {
 			return err
 		}
 		gvr, adv := p.AdvertisementObject()
-		if _, err := c.Apply(ctx, gvr, adv, force); err != nil {
+		if got, err = c.Apply(ctx, gvr, adv, force); err != nil {
+			return err
+		}
+		if err := removeStray(ctx, c, gvr, adv, got, force); err != nil {
 			return err
 		}
 		other := kube.BGPAdvertisements
@@ -418,6 +430,27 @@ func (r *MetalLBPool) write(ctx context.Context, c *kube.Client, p *kube.Pool, f
 		}
 		return c.Delete(ctx, other, p.Namespace, p.Name)
 	})
+}
+
+// removeStray removes, on an update (force), the optional fields the
+// configuration leaves out that the object still has after server-side
+// apply because another field manager set them: a pool or advertisement
+// created by hand (or edited with kubectl) and then imported. The plan
+// showed their removal, as it shows every field that changes. A create
+// (not force) leaves them: they belong to an object the provider did not
+// create.
+func removeStray(ctx context.Context, c *kube.Client, gvr k8sschema.GroupVersionResource, want, got *unstructured.Unstructured, force bool) error {
+	if !force {
+		return nil
+	}
+	patch := kube.StrayFields(want, got)
+	if patch == nil {
+		return nil
+	}
+	logging.Info(ctx, "removing fields another field manager set that the configuration leaves out",
+		map[string]any{"kind": want.GetKind(), "name": want.GetName(), "spec": patch["spec"]})
+	_, err := c.MergePatch(ctx, gvr, want.GetNamespace(), want.GetName(), patch)
+	return err
 }
 
 // overlapError names the other pool an address overlaps with.
@@ -472,7 +505,8 @@ func writeDiag(diags *diag.Diagnostics, action, name string, c *kube.Client, err
 	case kube.IsNotReady(err):
 		// Before IsUnreachable: the deadline that ended the wait is a
 		// timeout too, but the API answered.
-		detail += "\n\nMetalLB's CRDs or webhook were still not ready when the time ran out; raise timeouts.create or check the MetalLB install."
+		detail += "\n\nMetalLB's namespace, CRDs or webhook were still missing or not ready when the time ran out; check the MetalLB install " +
+			"and the pool's `namespace`, or raise timeouts.create."
 	case kube.IsUnreachable(err):
 		detail += fmt.Sprintf("\n\nThe Kubernetes API at %s could not be reached; nothing was changed.", c.Host())
 	}
@@ -653,6 +687,34 @@ func (r *MetalLBPool) ImportState(ctx context.Context, req resource.ImportStateR
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("cluster_id"), uid)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("api_server"), c.Host())...)
+}
+
+// defaultMetalLBNamespace is the namespace of a new pool whose
+// configuration leaves it out.
+const defaultMetalLBNamespace = "metallb-system"
+
+// unsetNamespace plans a namespace the configuration leaves out: the one
+// in state, so that a pool adopted from another namespace (MetalLB
+// installed by Helm into "metallb") is not replaced, and
+// defaultMetalLBNamespace for a new pool. A static default would plan
+// the adopted pool's deletion and a new one in metallb-system.
+type unsetNamespace struct{}
+
+func (unsetNamespace) Description(context.Context) string {
+	return "when unset, the namespace in state, else " + defaultMetalLBNamespace
+}
+
+func (m unsetNamespace) MarkdownDescription(ctx context.Context) string { return m.Description(ctx) }
+
+func (unsetNamespace) PlanModifyString(_ context.Context, req planmodifier.StringRequest, resp *planmodifier.StringResponse) {
+	if !req.ConfigValue.IsNull() {
+		return
+	}
+	if !req.StateValue.IsNull() && !req.StateValue.IsUnknown() {
+		resp.PlanValue = req.StateValue
+		return
+	}
+	resp.PlanValue = types.StringValue(defaultMetalLBNamespace)
 }
 
 var dnsLabelRe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
