@@ -57,3 +57,17 @@ kubelet-arg: [max-pods=150, v=2]
 		t.Errorf("EndpointOf v6 = %q, %v", ep, err)
 	}
 }
+
+// A hand-written file without node-name hashes like the provider's file
+// that names the node; one naming another node does not.
+func TestHashFileOf(t *testing.T) {
+	mine, _ := HashRendered(Config{"node-ip": "10.0.0.5", KeyNodeName: "cp1"})
+	hand, err := HashFileOf([]byte("node-ip: 10.0.0.5\ntoken: s3cr3t\n"), "cp1")
+	if err != nil || hand != mine {
+		t.Fatalf("hand-written %v %v, want %v", hand, err, mine)
+	}
+	other, _ := HashFileOf([]byte("node-ip: 10.0.0.5\nnode-name: cp2\n"), "cp1")
+	if other == mine {
+		t.Fatal("a file naming another node hashed like this node's")
+	}
+}
