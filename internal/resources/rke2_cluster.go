@@ -147,7 +147,7 @@ func rke2NodeBlock(role string) schema.ListNestedBlock {
 				"taints": schema.ListAttribute{Optional: true, Computed: true, ElementType: types.StringType,
 					Description: "Node taints as `key=value:Effect` or `key:Effect` (RKE2's `node-taint`). Set at registration and kept in line through the Kubernetes API when they change. " +
 						"Left out, a node of the cluster keeps the taints it has (an imported node, those of its config.yaml); `[]` removes them.",
-					Validators:  []validator.List{listvalidator.ValueStringsAre(taintValidator{})}},
+					Validators: []validator.List{listvalidator.ValueStringsAre(taintValidator{})}},
 				"config": schema.MapAttribute{Optional: true, Computed: true, ElementType: types.StringType,
 					Description: "Left out, a node of the cluster keeps the keys it has (an imported node, those of its config.yaml that no other attribute models); `{}` removes them. " +
 						"This node's own `config.yaml` keys (flag names without `--`), over the cluster-wide `config`; e.g. `{ \"node-ip\" = \"192.168.1.21\" }`. " +
