@@ -725,6 +725,28 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 			return
 		}
 	}
+	var prior map[string]*RKE2NodeModel
+	var priorRole map[string]string
+	if state != nil {
+		prior, priorRole = map[string]*RKE2NodeModel{}, map[string]string{}
+		for role, nodes := range map[string][]RKE2NodeModel{"server": state.Servers, "agent": state.Agents} {
+			for name, n := range nodesByName(nodes) {
+				prior[name], priorRole[name] = n, role
+			}
+		}
+	}
+	// The node blocks as configured, to tell a silent map from a set one.
+	var cfgModel RKE2ClusterModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfgModel)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	cfgNodes := map[string][]RKE2NodeModel{"server": cfgModel.Servers, "agent": cfgModel.Agents}
+	for block, nodes := range map[string][]RKE2NodeModel{"server": plan.Servers, "agent": plan.Agents} {
+		for i := range nodes {
+			keepNodeSettings(&nodes[i], prior[nodes[i].Name.ValueString()], cfgNodes[block], i)
+		}
+	}
 	var cfgEndpoint, cfgTokenVersion types.String
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("api_endpoint"), &cfgEndpoint)...)
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("token_wo_version"), &cfgTokenVersion)...)
@@ -752,25 +774,8 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 	if !cfgTokenVersion.IsNull() && (state == nil || state.Token.IsNull()) {
 		plan.Token = types.StringNull()
 	}
-
-	var prior map[string]*RKE2NodeModel
-	var priorRole map[string]string
-	if state != nil {
-		prior, priorRole = map[string]*RKE2NodeModel{}, map[string]string{}
-		for role, nodes := range map[string][]RKE2NodeModel{"server": state.Servers, "agent": state.Agents} {
-			for name, n := range nodesByName(nodes) {
-				prior[name], priorRole[name] = n, role
-			}
-		}
-	}
 	resp.Diagnostics.Append(renamesOnSameHost(state, &plan)...)
-	// The node blocks as configured, to tell a silent map from a set one.
-	var cfgModel RKE2ClusterModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &cfgModel)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	cfgNodes := map[string][]RKE2NodeModel{"server": cfgModel.Servers, "agent": cfgModel.Agents}
+
 	in, inKnown := plan.inputs()
 	for _, g := range []struct {
 		block string
@@ -786,7 +791,6 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 					fmt.Sprintf("%q is a node of role %s in the cluster and would become a %s. A node cannot change role in place: remove it in one apply and add it back in another (or give it another name).",
 						name, priorRole[name], g.block))
 			}
-			keepNodeSettings(n, prior[name], cfgNodes[g.block], i)
 			switch {
 			case !plan.Version.IsNull() && !plan.Version.IsUnknown():
 				n.InstalledVersion = plan.Version
