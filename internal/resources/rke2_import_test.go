@@ -290,9 +290,9 @@ resource "homelab_rke2_cluster" "test" {
 			),
 		}, {
 			// The full configuration, as the cluster is: nothing to do.
-			PreConfig: func() { rs.record(0, 1, 2) },
-			Config:    full("10.52.0.0/16"),
-			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			PreConfig:         func() { rs.record(0, 1, 2) },
+			Config:            full("10.52.0.0/16"),
+			ConfigPlanChecks:  resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			ConfigStateChecks: []statecheck.StateCheck{sameCluster},
 			Check:             rs.expect(),
 		}, {
