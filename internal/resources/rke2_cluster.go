@@ -893,10 +893,16 @@ func planFixedAtInstall(ctx context.Context, req resource.ModifyPlanRequest, sta
 			}
 			continue
 		}
-		if cfg.IsNull() || cfg.IsUnknown() {
+		s := fields(state)[f.attr]
+		if cfg.IsNull() {
+			// The cluster's value, null (RKE2's default) included, which
+			// UseStateForUnknown leaves unknown.
+			*p = *s
 			continue
 		}
-		s := fields(state)[f.attr]
+		if cfg.IsUnknown() {
+			continue
+		}
 		have := s.ValueString()
 		if s.IsNull() || s.IsUnknown() {
 			have = f.def
@@ -909,16 +915,19 @@ func planFixedAtInstall(ctx context.Context, req resource.ModifyPlanRequest, sta
 					f.attr, have, cfg.ValueString(), f.attr, have))
 		}
 	}
-	if state == nil {
-		for _, l := range []struct {
-			attr string
-			p    *types.List
-		}{{"disable", &plan.Disable}, {"tls_san", &plan.TLSSAN}} {
-			var cfg types.List
-			diags.Append(req.Config.GetAttribute(ctx, path.Root(l.attr), &cfg)...)
-			if cfg.IsNull() {
-				*l.p = types.ListNull(types.StringType)
-			}
+	for _, l := range []struct {
+		attr string
+		p    *types.List
+		s    func(*RKE2ClusterModel) types.List
+	}{{"disable", &plan.Disable, func(m *RKE2ClusterModel) types.List { return m.Disable }}, {"tls_san", &plan.TLSSAN, func(m *RKE2ClusterModel) types.List { return m.TLSSAN }}} {
+		var cfg types.List
+		diags.Append(req.Config.GetAttribute(ctx, path.Root(l.attr), &cfg)...)
+		switch {
+		case !cfg.IsNull():
+		case state == nil:
+			*l.p = types.ListNull(types.StringType)
+		default:
+			*l.p = l.s(state)
 		}
 	}
 	return diags

@@ -213,6 +213,9 @@ func (r *RKE2Cluster) discover(ctx context.Context, op *rke2Op, m *RKE2ClusterMo
 		}
 		return err
 	}
+	// s0 was connected before the node list grew: its model is a stale
+	// copy; the first server's read-back is in m.
+	s0 = servers[0]
 	m.Version = s0.model.InstalledVersion
 	if m.Version.ValueString() == "" {
 		return fmt.Errorf("rke2 --version on %s printed no version", s0.target)
