@@ -233,6 +233,10 @@ resource "homelab_rke2_cluster" "test" {
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             rke2Gone(t, lab, 0, 1, 2),
 		Steps: []resource.TestStep{{
+			// Only the provider: initializes the working directory that the
+			// persisted import below runs in.
+			Config: acctest.RKE2Provider(lab),
+		}, {
 			// terraform import by the server's address.
 			Config: minimal, ResourceName: rke2Addr, ImportState: true, ImportStateId: server.IP, ImportStatePersist: true,
 			ImportStateCheck: func(st []*terraform.InstanceState) error {
