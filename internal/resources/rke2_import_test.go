@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -87,8 +88,17 @@ func (want onlyNodeChanges) CheckPlan(_ context.Context, req plancheck.CheckPlan
 				}
 				bm, _ := b[i].(map[string]any)
 				am, _ := a[i].(map[string]any)
-				for k, v := range am {
-					if fmt.Sprint(bm[k]) != fmt.Sprint(v) {
+				// Unknown values are missing from after: a change too.
+				keys := map[string]bool{}
+				for k := range am {
+					keys[k] = true
+				}
+				for k := range bm {
+					keys[k] = true
+				}
+				for k := range keys {
+					av, inAfter := am[k]
+					if !inAfter || fmt.Sprint(bm[k]) != fmt.Sprint(av) {
 						got = append(got, fmt.Sprintf("%s.%d.%s", block, i, k))
 					}
 				}
@@ -203,9 +213,18 @@ func TestAccRKE2Cluster_import(t *testing.T) {
     }
   }`, block, n.Name, extra, n.IP)
 	}
+	// The provider's source is spelled out: `terraform import` runs in the
+	// test's working directory with this configuration alone.
+	providerBlock := fmt.Sprintf(`
+terraform {
+  required_providers {
+    homelab = { source = "%s/%s/homelab" }
+  }
+}
+`, os.Getenv("TF_ACC_PROVIDER_HOST"), os.Getenv("TF_ACC_PROVIDER_NAMESPACE")) + acctest.RKE2Provider(lab)
 	// Only what the schema requires: version (or channel), the nodes'
 	// names and addresses.
-	minimal := acctest.RKE2Provider(lab) + fmt.Sprintf(`
+	minimal := providerBlock + fmt.Sprintf(`
 resource "homelab_rke2_cluster" "test" {
   version = %q
 %s%s%s
@@ -216,7 +235,7 @@ resource "homelab_rke2_cluster" "test" {
     labels = { "homelab.test/tier" = "worker" }`, n.IP))
 	}
 	full := func(cidr string) string {
-		return acctest.RKE2Provider(lab) + fmt.Sprintf(`
+		return providerBlock + fmt.Sprintf(`
 resource "homelab_rke2_cluster" "test" {
   version      = %q
   cluster_cidr = %q
@@ -233,10 +252,6 @@ resource "homelab_rke2_cluster" "test" {
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             rke2Gone(t, lab, 0, 1, 2),
 		Steps: []resource.TestStep{{
-			// Only the provider: initializes the working directory that the
-			// persisted import below runs in.
-			Config: acctest.RKE2Provider(lab),
-		}, {
 			// terraform import by the server's address.
 			Config: minimal, ResourceName: rke2Addr, ImportState: true, ImportStateId: server.IP, ImportStatePersist: true,
 			ImportStateCheck: func(st []*terraform.InstanceState) error {
