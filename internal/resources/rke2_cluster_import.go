@@ -207,6 +207,16 @@ func (r *RKE2Cluster) discover(ctx context.Context, op *rke2Op, m *RKE2ClusterMo
 			m.APIEndpoint = types.StringValue(ep)
 		}
 	}
+	// The provider appends api_endpoint to the servers' tls-san itself:
+	// found last there (a file the provider wrote), it is not part of the
+	// configured tls_san, so that importing a managed cluster again reads
+	// what its configuration says.
+	if sans, _ := knownList(m.TLSSAN); len(sans) > 0 && sans[len(sans)-1] == m.APIEndpoint.ValueString() {
+		m.TLSSAN = types.ListNull(types.StringType)
+		if len(sans) > 1 {
+			m.TLSSAN = stringList(sans[:len(sans)-1])
+		}
+	}
 	if _, down, err := op.readBack(ctx, append(append([]*clusterNode{}, servers...), agents...)); err != nil || len(down) > 0 {
 		if err == nil {
 			err = firstReachErr(down)
