@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -140,17 +141,21 @@ func rke2NodeBlock(role string) schema.ListNestedBlock {
 				"name": schema.StringAttribute{Required: true,
 					Description: "Name of the node in the cluster (RKE2's `node-name`). Unique among all servers and agents. It is the node's Kubernetes Node name, so it cannot change in place: a block whose name changes while its `ssh` host stays the same is refused at plan time (and at apply, when the host is reached under another address and already runs another node of this cluster), because joining the new name and removing the old one would uninstall RKE2 from that very machine. To rename a node, remove its block in one apply and add it back under the new name in another.",
 					Validators:  []validator.String{stringvalidator.RegexMatches(rke2NodeNameRe, "must be a DNS name: lowercase letters, digits, '-' and '.'"), stringvalidator.LengthAtMost(253)}},
-				"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType,
-					Description: "Node labels (RKE2's `node-label`). Set at registration and kept in line through the Kubernetes API when they change; labels removed here are removed from the node."},
-				"taints": schema.ListAttribute{Optional: true, ElementType: types.StringType,
-					Description: "Node taints as `key=value:Effect` or `key:Effect` (RKE2's `node-taint`). Set at registration and kept in line through the Kubernetes API when they change.",
-					Validators:  []validator.List{listvalidator.ValueStringsAre(taintValidator{})}},
-				"config": schema.MapAttribute{Optional: true, ElementType: types.StringType,
-					Description: "This node's own `config.yaml` keys (flag names without `--`), over the cluster-wide `config`; e.g. `{ \"node-ip\" = \"192.168.1.21\" }`. " +
+				"labels": schema.MapAttribute{Optional: true, Computed: true, ElementType: types.StringType,
+					Description: "Node labels (RKE2's `node-label`). Set at registration and kept in line through the Kubernetes API when they change; labels removed here are removed from the node. " +
+						"Left out, a node of the cluster keeps the labels it has (an imported node, those of its config.yaml); `{}` removes them."},
+				"taints": schema.ListAttribute{Optional: true, Computed: true, ElementType: types.StringType,
+					Description: "Node taints as `key=value:Effect` or `key:Effect` (RKE2's `node-taint`). Set at registration and kept in line through the Kubernetes API when they change. " +
+						"Left out, a node of the cluster keeps the taints it has (an imported node, those of its config.yaml); `[]` removes them.",
+					Validators: []validator.List{listvalidator.ValueStringsAre(taintValidator{})}},
+				"config": schema.MapAttribute{Optional: true, Computed: true, ElementType: types.StringType,
+					Description: "Left out, a node of the cluster keeps the keys it has (an imported node, those of its config.yaml that no other attribute models); `{}` removes them. " +
+						"This node's own `config.yaml` keys (flag names without `--`), over the cluster-wide `config`; e.g. `{ \"node-ip\" = \"192.168.1.21\" }`. " +
 						"List flags take comma-separated values. `token`, `server`, `node-name`, `node-label` and `node-taint` are set by the provider and not allowed here. " +
 						"Not sensitive: keys that carry secrets are refused here (see the cluster's `sensitive_config`) and go in `sensitive_config`."},
-				"sensitive_config": schema.MapAttribute{Optional: true, Sensitive: true, ElementType: types.StringType,
-					Description: "This node's own `config.yaml` keys whose values are secrets, written like `config` (over the cluster-wide maps) but hidden from plans, logs and diagnostics. " +
+				"sensitive_config": schema.MapAttribute{Optional: true, Computed: true, Sensitive: true, ElementType: types.StringType,
+					Description: "Left out, a node of the cluster keeps the secret-bearing keys it has (an imported node, those read from its config.yaml); `{}` removes them. " +
+						"This node's own `config.yaml` keys whose values are secrets, written like `config` (over the cluster-wide maps) but hidden from plans, logs and diagnostics. " +
 						"A key may be in this map or in the node's `config`, not both."},
 				"installed_version": schema.StringAttribute{Computed: true,
 					Description: "RKE2 version the node reports (`rke2 --version`); empty when RKE2 is missing. A version changed out of band shows as a change in the plan, and apply installs the configured one again."},
@@ -169,10 +174,7 @@ func rke2NodeBlock(role string) schema.ListNestedBlock {
 
 func (r *RKE2Cluster) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	useState := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
-	strList := func(desc string) schema.ListAttribute {
-		return schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: desc,
-			Validators: []validator.List{listvalidator.SizeAtLeast(1)}}
-	}
+	useStateList := []planmodifier.List{listplanmodifier.UseStateForUnknown()}
 	servers := rke2NodeBlock("server")
 	servers.Validators = []validator.List{listvalidator.IsRequired(), listvalidator.SizeAtLeast(1)}
 	resp.Schema = schema.Schema{
@@ -187,13 +189,15 @@ func (r *RKE2Cluster) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 				Description: "RKE2 release to install, e.g. `v1.31.4+rke2r1`. Changing it is a rolling upgrade: servers one at a time, then agents, each drained (see `drain`), restarted and waited for Ready. Exactly one of `version` and `channel`.",
 				Validators:  []validator.String{stringvalidator.RegexMatches(rke2.VersionRe, "must be an RKE2 release such as v1.31.4+rke2r1")}},
 			"channel": schema.StringAttribute{Optional: true,
-				Description: "RKE2 release channel for the online installer (`stable`, `latest`, `v1.31`, ...), instead of `version`. The nodes then run whatever the channel pointed to when they were installed; not usable with `airgap`.",
-				Validators:  []validator.String{stringvalidator.RegexMatches(rke2.ChannelRe, "must be stable, latest, testing or a minor version such as v1.31")}},
+				Description: "RKE2 release channel for the online installer (`stable`, `latest`, `v1.31`, ...), instead of `version`. The nodes then run whatever the channel pointed to when they were installed; not usable with `airgap`. " +
+					"Switching a cluster from `version` (as import records it) to a channel installs nothing: the nodes keep what they run, and the channel is used for nodes installed later; switching from one channel to another reinstalls every node from the new one.",
+				Validators: []validator.String{stringvalidator.RegexMatches(rke2.ChannelRe, "must be stable, latest, testing or a minor version such as v1.31")}},
 			"install_script_url": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(rke2DefaultInstallScript),
 				Description: "URL of RKE2's installer script, fetched by each node with `curl` when there is no `airgap` block. Defaults to " + rke2DefaultInstallScript + ". The nodes need internet access (or a mirror of the script and of RKE2's releases)."},
 			"api_endpoint": schema.StringAttribute{Optional: true, Computed: true,
 				Description: "DNS name or address (a VIP or load balancer in HA setups) the nodes join through (`https://<api_endpoint>:9345`) and the `kubeconfig` points at (`https://<api_endpoint>:6443`). " +
-					"It is added to every server's `tls-san`. Defaults to the first server's `node-ip` (from its `config`), else its `ssh.host`."},
+					"It is added to every server's `tls-san`. When the configuration leaves it out, a new cluster uses the first server's `node-ip` (from its `config`), else its `ssh.host`, " +
+					"and an existing (or imported) cluster keeps the endpoint it has (import reads it from the joining nodes' `server:` address)."},
 			"token": schema.StringAttribute{Computed: true, Sensitive: true, PlanModifiers: useState,
 				Description: "The cluster's shared secret, generated (32 random bytes, hex) when `token_wo` is not set. Null with `token_wo`."},
 			"token_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
@@ -211,11 +215,17 @@ func (r *RKE2Cluster) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 				Description: "Cluster-wide `config.yaml` keys whose values are secrets (e.g. `etcd-s3-access-key`, `etcd-s3-secret-key`, `agent-token`, a `datastore-endpoint` with a password), " +
 					"written to the nodes exactly like `config` (server-only flags to servers only) but sensitive: hidden in plans, masked in logs and diagnostics, and hashed only into each node's sensitive `sensitive_config_sha256`. " +
 					"A key may be in this map or in `config`, not both. The token is not set here: use `token_wo` (or the generated `token`)."},
-			"cni":          schema.StringAttribute{Optional: true, Description: "CNI plugin (`canal`, `calico`, `cilium`, `none`, ...; RKE2's `cni`). Servers only. RKE2's default is canal."},
-			"disable":      strList("Bundled components not to deploy, e.g. `[\"rke2-ingress-nginx\"]` (RKE2's `disable`). Servers only."),
-			"tls_san":      strList("Extra names and addresses for the API server certificate (RKE2's `tls-san`); `api_endpoint` is always added. Servers only."),
-			"cluster_cidr": schema.StringAttribute{Optional: true, Description: "Pod network CIDR (RKE2's `cluster-cidr`, default 10.42.0.0/16). Servers only; set it before the cluster is created."},
-			"service_cidr": schema.StringAttribute{Optional: true, Description: "Service network CIDR (RKE2's `service-cidr`, default 10.43.0.0/16). Servers only; set it before the cluster is created."},
+			"cni": fixedAtInstall("CNI plugin (`canal`, `calico`, `cilium`, `none`, ...; RKE2's `cni`). Servers only. RKE2's default is canal."),
+			"disable": schema.ListAttribute{Optional: true, Computed: true, ElementType: types.StringType, PlanModifiers: useStateList,
+				Validators: []validator.List{listvalidator.SizeAtLeast(1)},
+				Description: "Bundled components not to deploy, e.g. `[\"rke2-ingress-nginx\"]` (RKE2's `disable`). Servers only. " +
+					"When the configuration leaves it out, the value the servers have is kept (an imported cluster keeps its own); a change rewrites the servers' config.yaml and restarts them."},
+			"tls_san": schema.ListAttribute{Optional: true, Computed: true, ElementType: types.StringType, PlanModifiers: useStateList,
+				Validators: []validator.List{listvalidator.SizeAtLeast(1)},
+				Description: "Extra names and addresses for the API server certificate (RKE2's `tls-san`); `api_endpoint` is always added. Servers only. " +
+					"When the configuration leaves it out, the value the servers have is kept (an imported cluster keeps its own); a change rewrites the servers' config.yaml and restarts them."},
+			"cluster_cidr": fixedAtInstall("Pod network CIDR (RKE2's `cluster-cidr`, default " + rke2DefaultClusterCIDR + "). Servers only."),
+			"service_cidr": fixedAtInstall("Service network CIDR (RKE2's `service-cidr`, default " + rke2DefaultServiceCIDR + "). Servers only."),
 			"manifests": schema.MapAttribute{Optional: true, Sensitive: true, ElementType: types.StringType,
 				Description: "Kubernetes manifests (name to YAML, multi-document allowed) written to `/var/lib/rancher/rke2/server/manifests/<name>.yaml` on every server, which RKE2 applies and re-applies when they change " +
 					"(e.g. MetalLB, cert-manager, kube-vip). Removing an entry deletes the file, not the objects. A file changed or deleted on a server shows as drift. Sensitive, as manifests often carry secrets.",
@@ -264,6 +274,29 @@ func (r *RKE2Cluster) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 			"timeouts": timeoutsBlock(ctx, rke2CreateTimeout, rke2UpdateTimeout, rke2DeleteTimeout),
 		},
 	}
+}
+
+// RKE2's defaults of the settings fixed at install.
+const (
+	rke2DefaultCNI         = "canal"
+	rke2DefaultClusterCIDR = "10.42.0.0/16"
+	rke2DefaultServiceCIDR = "10.43.0.0/16"
+)
+
+// rke2FixedAtInstall are the attributes a running cluster cannot change
+// (its pod and service networks, its CNI), with RKE2's default for a
+// cluster whose config.yaml does not set them.
+var rke2FixedAtInstall = []struct{ attr, def string }{
+	{"cni", rke2DefaultCNI}, {"cluster_cidr", rke2DefaultClusterCIDR}, {"service_cidr", rke2DefaultServiceCIDR},
+}
+
+// fixedAtInstall is a setting chosen when the cluster is created:
+// Optional+Computed, keeping the cluster's value when the configuration
+// is silent, and a differing value is refused at plan time (ModifyPlan).
+func fixedAtInstall(desc string) schema.StringAttribute {
+	return schema.StringAttribute{Optional: true, Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+		Description: desc + " Fixed when the cluster is created: when the configuration leaves it out, the cluster's value is kept (null means RKE2's default); " +
+			"a configured value that differs from the cluster's is refused at plan time, because changing it on a running cluster breaks its network (nothing is reinstalled)."}
 }
 
 var rke2NodeNameRe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
@@ -692,20 +725,6 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 			return
 		}
 	}
-	var cfgEndpoint, cfgTokenVersion types.String
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("api_endpoint"), &cfgEndpoint)...)
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("token_wo_version"), &cfgTokenVersion)...)
-	if cfgEndpoint.IsNull() {
-		if ep, ok := plan.defaultEndpoint(); ok {
-			plan.APIEndpoint = types.StringValue(ep)
-		} else {
-			plan.APIEndpoint = types.StringUnknown()
-		}
-	}
-	if !cfgTokenVersion.IsNull() && (state == nil || state.Token.IsNull()) {
-		plan.Token = types.StringNull()
-	}
-
 	var prior map[string]*RKE2NodeModel
 	var priorRole map[string]string
 	if state != nil {
@@ -716,7 +735,47 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 			}
 		}
 	}
+	// The node blocks as configured, to tell a silent map from a set one.
+	var cfgModel RKE2ClusterModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfgModel)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	cfgNodes := map[string][]RKE2NodeModel{"server": cfgModel.Servers, "agent": cfgModel.Agents}
+	for block, nodes := range map[string][]RKE2NodeModel{"server": plan.Servers, "agent": plan.Agents} {
+		for i := range nodes {
+			keepNodeSettings(&nodes[i], prior[nodes[i].Name.ValueString()], cfgNodes[block], i)
+		}
+	}
+	var cfgEndpoint, cfgTokenVersion types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("api_endpoint"), &cfgEndpoint)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("token_wo_version"), &cfgTokenVersion)...)
+	if cfgEndpoint.IsNull() {
+		// An endpoint the cluster has that is not derived from its first
+		// server (a VIP read at import) is kept; a derived one follows
+		// the first server.
+		priorDefault, derived := "", false
+		if state != nil {
+			priorDefault, derived = state.defaultEndpoint()
+		}
+		switch ep, ok := plan.defaultEndpoint(); {
+		case state != nil && state.APIEndpoint.ValueString() != "" && !(derived && priorDefault == state.APIEndpoint.ValueString()):
+			plan.APIEndpoint = state.APIEndpoint
+		case ok:
+			plan.APIEndpoint = types.StringValue(ep)
+		default:
+			plan.APIEndpoint = types.StringUnknown()
+		}
+	}
+	resp.Diagnostics.Append(planFixedAtInstall(ctx, req, state, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !cfgTokenVersion.IsNull() && (state == nil || state.Token.IsNull()) {
+		plan.Token = types.StringNull()
+	}
 	resp.Diagnostics.Append(renamesOnSameHost(state, &plan)...)
+
 	in, inKnown := plan.inputs()
 	for _, g := range []struct {
 		block string
@@ -735,7 +794,10 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 			switch {
 			case !plan.Version.IsNull() && !plan.Version.IsUnknown():
 				n.InstalledVersion = plan.Version
-			case prior[name] != nil && prior[name].InstalledVersion.ValueString() != "" && state.Channel.Equal(plan.Channel):
+			case prior[name] != nil && prior[name].InstalledVersion.ValueString() != "" && (state.Channel.Equal(plan.Channel) || state.Channel.IsNull()):
+				// The same channel, or a cluster that had a version (as
+				// import records it) switching to a channel: nothing to
+				// install.
 				n.InstalledVersion = prior[name].InstalledVersion
 			default:
 				n.InstalledVersion = types.StringUnknown()
@@ -770,6 +832,105 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 		plan.ClientCertificate, plan.ClientKey = types.StringUnknown(), types.StringUnknown()
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// keepNodeSettings plans a node's labels, taints, config and
+// sensitive_config: as configured; left out, what the node of the same
+// name has in state (issue 21: an imported node keeps what its
+// config.yaml says), or nothing for a new node.
+func keepNodeSettings(n, prior *RKE2NodeModel, cfg []RKE2NodeModel, i int) {
+	var c *RKE2NodeModel
+	if i < len(cfg) {
+		c = &cfg[i]
+	}
+	maps := []struct {
+		p     *types.Map
+		cfg   func(*RKE2NodeModel) types.Map
+		prior func(*RKE2NodeModel) types.Map
+	}{
+		{&n.Labels, func(m *RKE2NodeModel) types.Map { return m.Labels }, func(m *RKE2NodeModel) types.Map { return m.Labels }},
+		{&n.Config, func(m *RKE2NodeModel) types.Map { return m.Config }, func(m *RKE2NodeModel) types.Map { return m.Config }},
+		{&n.SensitiveConfig, func(m *RKE2NodeModel) types.Map { return m.SensitiveConfig }, func(m *RKE2NodeModel) types.Map { return m.SensitiveConfig }},
+	}
+	for _, mp := range maps {
+		switch {
+		case c == nil || !mp.cfg(c).IsNull():
+			// Configured (or unknown): the plan has it.
+		case prior != nil:
+			*mp.p = mp.prior(prior)
+		default:
+			*mp.p = types.MapNull(types.StringType)
+		}
+	}
+	switch {
+	case c == nil || !c.Taints.IsNull():
+	case prior != nil:
+		n.Taints = prior.Taints
+	default:
+		n.Taints = types.ListNull(types.StringType)
+	}
+}
+
+// planFixedAtInstall plans the settings chosen when the cluster was
+// created (issue 21): silent in the configuration, a new cluster gets
+// RKE2's default (null) and an existing one keeps its value (the
+// attributes' UseStateForUnknown); a configured value that differs from
+// the cluster's is refused, since changing the pod or service network or
+// the CNI of a running cluster breaks it. disable and tls_san keep the
+// cluster's value when silent too, and may change.
+func planFixedAtInstall(ctx context.Context, req resource.ModifyPlanRequest, state, plan *RKE2ClusterModel) diag.Diagnostics {
+	var diags diag.Diagnostics
+	fields := func(m *RKE2ClusterModel) map[string]*types.String {
+		return map[string]*types.String{"cni": &m.CNI, "cluster_cidr": &m.ClusterCIDR, "service_cidr": &m.ServiceCIDR}
+	}
+	for _, f := range rke2FixedAtInstall {
+		var cfg types.String
+		diags.Append(req.Config.GetAttribute(ctx, path.Root(f.attr), &cfg)...)
+		p := fields(plan)[f.attr]
+		if state == nil {
+			if cfg.IsNull() {
+				*p = types.StringNull()
+			}
+			continue
+		}
+		s := fields(state)[f.attr]
+		if cfg.IsNull() {
+			// The cluster's value, null (RKE2's default) included, which
+			// UseStateForUnknown leaves unknown.
+			*p = *s
+			continue
+		}
+		if cfg.IsUnknown() {
+			continue
+		}
+		have := s.ValueString()
+		if s.IsNull() || s.IsUnknown() {
+			have = f.def
+		}
+		if cfg.ValueString() != have {
+			diags.AddAttributeError(path.Root(f.attr), "Setting fixed at install",
+				fmt.Sprintf("The cluster runs with %s = %q (what its servers' config.yaml says, or RKE2's default when it says nothing), and the configuration asks for %q. "+
+					"It is chosen when the cluster is created: changing it on a running cluster breaks the network of every pod, so the provider does not rewrite it, and it does not reinstall the cluster either. "+
+					"Set %s = %q (or leave it out to keep the cluster's value). To change it, build a new cluster.",
+					f.attr, have, cfg.ValueString(), f.attr, have))
+		}
+	}
+	for _, l := range []struct {
+		attr string
+		p    *types.List
+		s    func(*RKE2ClusterModel) types.List
+	}{{"disable", &plan.Disable, func(m *RKE2ClusterModel) types.List { return m.Disable }}, {"tls_san", &plan.TLSSAN, func(m *RKE2ClusterModel) types.List { return m.TLSSAN }}} {
+		var cfg types.List
+		diags.Append(req.Config.GetAttribute(ctx, path.Root(l.attr), &cfg)...)
+		switch {
+		case !cfg.IsNull():
+		case state == nil:
+			*l.p = types.ListNull(types.StringType)
+		default:
+			*l.p = l.s(state)
+		}
+	}
+	return diags
 }
 
 // renamesOnSameHost refuses a node block whose name is new while its ssh
@@ -1321,7 +1482,7 @@ func (op *rke2Op) readBack(ctx context.Context, nodes []*clusterNode) (installed
 		n.model.InstalledVersion = types.StringValue(st.Version)
 		n.model.ConfigSHA256, n.model.SecretsSHA256 = types.StringValue(""), types.StringValue("")
 		if st.ConfigExists {
-			h, err := rke2.HashFile(st.Config, op.m.sensitiveKeys(n.model)...)
+			h, err := rke2.HashFileOf(st.Config, n.Name, op.m.sensitiveKeys(n.model)...)
 			if err != nil {
 				// No hash of the raw file: it holds the token and secrets.
 				h = rke2.Hashes{Config: "unparsable config.yaml"}
@@ -1762,7 +1923,7 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 func needsInstall(prior, m *RKE2ClusterModel, p *RKE2NodeModel) bool {
 	return p.InstalledVersion.ValueString() == "" ||
 		(!m.Version.IsNull() && p.InstalledVersion.ValueString() != m.Version.ValueString()) ||
-		(m.Version.IsNull() && !prior.Channel.Equal(m.Channel))
+		(m.Version.IsNull() && !prior.Channel.IsNull() && !prior.Channel.Equal(m.Channel))
 }
 
 // sameMachineError is a joining node whose machine already runs another

@@ -264,3 +264,32 @@ func TestRKE2SSHIdentity(t *testing.T) {
 		}
 	}
 }
+
+// A node block that leaves its maps out keeps what the node of that name
+// has (issue 21); a new node gets nothing; a configured map wins.
+func TestRKE2KeepNodeSettings(t *testing.T) {
+	prior := rke2TestModel().Servers[0]
+	prior.Labels = strMap("zone", "attic")
+	prior.Taints = types.ListValueMust(types.StringType, []attr.Value{types.StringValue("gpu=true:NoSchedule")})
+	silent := RKE2NodeModel{Name: prior.Name, Labels: types.MapUnknown(types.StringType), Taints: types.ListUnknown(types.StringType),
+		Config: types.MapUnknown(types.StringType), SensitiveConfig: types.MapUnknown(types.StringType)}
+	cfg := []RKE2NodeModel{{Name: prior.Name, Labels: types.MapNull(types.StringType), Taints: types.ListNull(types.StringType),
+		Config: types.MapNull(types.StringType), SensitiveConfig: types.MapNull(types.StringType)}}
+	n := silent
+	keepNodeSettings(&n, &prior, cfg, 0)
+	if !n.Labels.Equal(prior.Labels) || !n.Taints.Equal(prior.Taints) || !n.Config.Equal(prior.Config) || !n.SensitiveConfig.IsNull() {
+		t.Fatalf("silent block of an existing node: %v %v %v %v", n.Labels, n.Taints, n.Config, n.SensitiveConfig)
+	}
+	n = silent
+	keepNodeSettings(&n, nil, cfg, 0)
+	if !n.Labels.IsNull() || !n.Taints.IsNull() || !n.Config.IsNull() || !n.SensitiveConfig.IsNull() {
+		t.Fatalf("silent block of a new node: %v %v %v %v", n.Labels, n.Taints, n.Config, n.SensitiveConfig)
+	}
+	n = silent
+	n.Labels = types.MapValueMust(types.StringType, map[string]attr.Value{})
+	cfg[0].Labels = n.Labels
+	keepNodeSettings(&n, &prior, cfg, 0)
+	if len(n.Labels.Elements()) != 0 || n.Labels.IsNull() {
+		t.Fatalf("labels = {} did not clear the labels: %v", n.Labels)
+	}
+}

@@ -323,6 +323,22 @@ func HashFile(data []byte, sensitiveKeys ...string) (Hashes, error) {
 	return Hash(c, sensitiveKeys...)
 }
 
+// HashFileOf hashes the config.yaml of node name. A file without
+// node-name (written by hand: RKE2 then names the node after its
+// hostname, under which the cluster knows it) hashes as if it named the
+// node, the way the provider writes it, so that adopting a cluster does
+// not rewrite every node's file to add the name it already has.
+func HashFileOf(data []byte, name string, sensitiveKeys ...string) (Hashes, error) {
+	c, err := Parse(data)
+	if err != nil {
+		return Hashes{}, err
+	}
+	if _, ok := c[KeyNodeName]; !ok && name != "" {
+		c[KeyNodeName] = name
+	}
+	return Hash(c, sensitiveKeys...)
+}
+
 // Token returns the token key of a config, "" when there is none.
 func (c Config) Token() string {
 	if s, ok := c[KeyToken].(string); ok {
