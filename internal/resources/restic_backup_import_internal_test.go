@@ -108,14 +108,22 @@ func TestBackupFromUnitsRefuses(t *testing.T) {
 			ExecStart:   [][]string{{"restic", "backup", "--", "/srv"}}}
 	}
 	for what, edit := range map[string]func(*systemd.Unit){
-		"other program":     func(u *systemd.Unit) { u.ExecStart[0] = []string{"/bin/tar", "cf", "/x", "/srv"} },
-		"unknown flag":      func(u *systemd.Unit) { u.ExecStart[0] = []string{"restic", "backup", "--one-file-system", "--", "/srv"} },
-		"no paths":          func(u *systemd.Unit) { u.ExecStart[0] = []string{"restic", "backup", "--"} },
-		"no repository":     func(u *systemd.Unit) { u.Environment = map[string]string{} },
-		"two schedules":     func(u *systemd.Unit) { u.OnCalendar = []string{"daily", "weekly"} },
-		"third command":     func(u *systemd.Unit) { u.ExecStart = append(u.ExecStart, []string{"restic", "prune"}, []string{"restic", "check"}) },
-		"forget of another": func(u *systemd.Unit) { u.ExecStart = append(u.ExecStart, []string{"/opt/restic", "forget", "--keep-last", "1"}) },
-		"bad keep":          func(u *systemd.Unit) { u.ExecStart = append(u.ExecStart, []string{"restic", "forget", "--keep-last", "x"}) },
+		"other program": func(u *systemd.Unit) { u.ExecStart[0] = []string{"/bin/tar", "cf", "/x", "/srv"} },
+		"unknown flag": func(u *systemd.Unit) {
+			u.ExecStart[0] = []string{"restic", "backup", "--one-file-system", "--", "/srv"}
+		},
+		"no paths":      func(u *systemd.Unit) { u.ExecStart[0] = []string{"restic", "backup", "--"} },
+		"no repository": func(u *systemd.Unit) { u.Environment = map[string]string{} },
+		"two schedules": func(u *systemd.Unit) { u.OnCalendar = []string{"daily", "weekly"} },
+		"third command": func(u *systemd.Unit) {
+			u.ExecStart = append(u.ExecStart, []string{"restic", "prune"}, []string{"restic", "check"})
+		},
+		"forget of another": func(u *systemd.Unit) {
+			u.ExecStart = append(u.ExecStart, []string{"/opt/restic", "forget", "--keep-last", "1"})
+		},
+		"bad keep": func(u *systemd.Unit) {
+			u.ExecStart = append(u.ExecStart, []string{"restic", "forget", "--keep-last", "x"})
+		},
 	} {
 		u := base()
 		edit(&u)
