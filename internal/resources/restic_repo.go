@@ -117,8 +117,10 @@ func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 		" Spellings that restic opens as the same repository (`/srv/r`, `local:/srv/r`, `/srv/r/`; `sftp:host:/p` and `sftp://host//p`; a `rest:` URL with or without its trailing slash) are the same place: changing one into another only updates the state. " +
 		"Another place replaces the resource; that is refused while the state has `destroy_data = true` (see `destroy_data`).",
 		Validators: []validator.String{tfrestic.NoPasswordInRepository{}}}
+	// Null in state after an import, until the first apply reads them
+	// with the password: then known after apply, not null.
 	computed := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{Computed: true, Description: desc, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
+		return schema.StringAttribute{Computed: true, Description: desc, PlanModifiers: []planmodifier.String{stringplanmodifier.UseNonNullStateForUnknown()}}
 	}
 	attrs["id"] = computed("The repository ID.")
 	attrs["repository_id"] = computed("The repository ID restic reports (`restic cat config`).")
