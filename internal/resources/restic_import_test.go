@@ -9,15 +9,20 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	tfjson "github.com/hashicorp/terraform-json"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/acctest"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/systemd"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/testbed"
 )
 
 // providerAddress is the terraform block naming the address the test
@@ -31,6 +36,13 @@ terraform {
   }
 }
 `, os.Getenv("TF_ACC_PROVIDER_HOST"), os.Getenv("TF_ACC_PROVIDER_NAMESPACE"))
+}
+
+// planCheckFunc is a plan check written as a function.
+type planCheckFunc func(*tfjson.Plan) error
+
+func (f planCheckFunc) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	resp.Error = f(req.Plan)
 }
 
 // onlyChanges checks that the plan neither replaces nor destroys addr and
@@ -64,21 +76,17 @@ func (c onlyChanges) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest
 			keys[k] = true
 		}
 		for k := range keys {
-			if u, _ := unknown[k].(bool); u {
-				if before[k] == nil {
-					continue
-				}
-				changed = append(changed, k+" (known after apply)")
-				continue
-			}
-			if reflect.DeepEqual(before[k], after[k]) {
-				continue
-			}
 			ok := false
 			for _, a := range c.allowed {
 				ok = ok || a == k
 			}
-			if !ok {
+			if u, _ := unknown[k].(bool); u {
+				if before[k] != nil && !ok {
+					changed = append(changed, k+" (known after apply)")
+				}
+				continue
+			}
+			if !ok && !reflect.DeepEqual(before[k], after[k]) {
 				changed = append(changed, fmt.Sprintf("%s: %v -> %v", k, before[k], after[k]))
 			}
 		}
@@ -177,4 +185,148 @@ resource "homelab_restic_repo" "none" {
 			})
 		})
 	}
+}
+
+// TestAccResticBackup_importMadeByHand, on the VM's systemd: a backup
+// schedule installed outside Terraform (the service, timer and
+// environment files written onto the host and enabled with systemctl, a
+// repository made with restic init) is imported with an import {} block
+// and with terraform import, by host:port:name. Every setting is read back
+// from the units, so the plan after importing is empty (the password is a
+// file on the host, which the units name). A unit edited on the host shows
+// the setting that changed; apply restores it. Destroy removes the units,
+// never the repository.
+func TestAccResticBackup_importMadeByHand(t *testing.T) {
+	vm := acctest.ZFSVM(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	bin, err := testbed.EnsureRestic(ctx, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := secret(t)
+	acctest.Secret("restic password", pw)
+	local := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(local, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	acctest.VMUpload(t, vm, bin, "/usr/local/bin/restic", 0o755)
+	acctest.VMUpload(t, vm, write("pass", pw), "/root/restic-imported.pass", 0o600)
+	acctest.VMRun(t, vm, `set -e
+mkdir -p '/srv/data' '/srv/my photos' && echo 'family photos' > '/srv/my photos/photo.txt'
+rm -rf /var/backups/imported
+RESTIC_PASSWORD_FILE=/root/restic-imported.pass /usr/local/bin/restic init -q -r /var/backups/imported
+mkdir -p -m 0700 /etc/homelab`)
+	// The units as a user would have installed them by hand, in the form
+	// the provider writes.
+	rb := "/usr/local/bin/restic"
+	env := map[string]string{"RESTIC_REPOSITORY": "/var/backups/imported", "RESTIC_PASSWORD_FILE": "/root/restic-imported.pass"}
+	unit := "homelab-restic-imported"
+	for _, u := range []systemd.Unit{{
+		Name: unit, Description: "restic backup imported (homelab provider)", Environment: env, OnCalendar: []string{"*-*-* 03:00:00"},
+		ExecStart: [][]string{
+			{rb, "backup", "--retry-lock", "10m", "--tag", "homelab", "--exclude", "*.tmp", "--", "/srv/data", "/srv/my photos"},
+			{rb, "forget", "--retry-lock", "10m", "--keep-last", "3", "--keep-daily", "7", "--prune"},
+		},
+	}, {
+		Name: unit + "-check", Description: "restic check imported (homelab provider)", Environment: env, OnCalendar: []string{"Sun *-*-* 04:00:00"},
+		ExecStart: [][]string{{rb, "check", "--retry-lock", "10m"}},
+	}} {
+		f, err := systemd.Render(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acctest.VMUpload(t, vm, write(u.Name+".service", f.Service), systemd.ServicePath(u.Name), 0o644)
+		acctest.VMUpload(t, vm, write(u.Name+".timer", f.Timer), systemd.TimerPath(u.Name), 0o644)
+		acctest.VMUpload(t, vm, write(u.Name+".env", f.Env), systemd.EnvPath(u.Name), 0o600)
+	}
+	acctest.VMRun(t, vm, "systemctl daemon-reload && systemctl enable --now "+unit+".timer "+unit+"-check.timer")
+	sums := "sha256sum /etc/systemd/system/" + unit + ".* /etc/systemd/system/" + unit + "-check.* /etc/homelab/" + unit + "*.env"
+	before := acctest.VMRun(t, vm, sums)
+
+	addr := "homelab_restic_backup.imported"
+	id := fmt.Sprintf("%s:%d:imported", vm.SSHHost, vm.SSHPort)
+	config := providerAddress() + acctest.VMProvider(vm) + fmt.Sprintf(`
+resource "homelab_restic_backup" "imported" {
+  name           = "imported"
+  repository     = "/var/backups/imported"
+  password_file  = "/root/restic-imported.pass"
+  restic_path    = "/usr/local/bin/restic"
+  paths          = ["/srv/data", "/srv/my photos"]
+  exclude        = ["*.tmp"]
+  tags           = ["homelab"]
+  schedule       = "*-*-* 03:00:00"
+  check_schedule = "Sun *-*-* 04:00:00"
+  prune          = true
+  keep {
+    last  = 3
+    daily = 7
+  }
+  %s
+}
+`, acctest.VMSSH(vm))
+	acctest.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			out := acctest.VMRun(t, vm, "ls /etc/systemd/system/"+unit+"* /etc/homelab/"+unit+"* 2>&1 || true; ls /var/backups/imported/config")
+			if strings.Contains(out, ".service\n") || strings.Contains(out, ".timer\n") || strings.Contains(out, ".env\n") ||
+				!strings.HasSuffix(out, "/var/backups/imported/config") {
+				return fmt.Errorf("after destroy:\n%s", out)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{{
+			// import {}: nothing to change.
+			Config: config, ResourceName: addr, ImportState: true,
+			ImportStateKind: resource.ImportBlockWithID, ImportStateId: id,
+		}, {
+			Config: config, ResourceName: addr, ImportState: true, ImportStateId: id, ImportStatePersist: true,
+		}, {
+			Config: config,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectEmptyPlan()}},
+			Check: func(*terraform.State) error {
+				if after := acctest.VMRun(t, vm, sums); after != before {
+					return fmt.Errorf("the units changed:\n%s\nwere:\n%s", after, before)
+				}
+				return nil
+			},
+		}, {
+			// A path edited on the host is read back: the plan shows it.
+			PreConfig: func() {
+				acctest.VMRun(t, vm, "sed -i 's#/srv/data#/srv/other#' /etc/systemd/system/"+unit+".service && systemctl daemon-reload")
+			},
+			Config: config,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+				plancheck.ExpectKnownValue(addr, tfjsonpath.New("paths").AtSliceIndex(0), knownvalue.StringExact("/srv/data")),
+				planCheckFunc(func(p *tfjson.Plan) error {
+					for _, rc := range p.ResourceChanges {
+						if b, _ := rc.Change.Before.(map[string]any); rc.Address == addr {
+							if got := fmt.Sprint(b["paths"]); got != "[/srv/other /srv/my photos]" {
+								return fmt.Errorf("paths before the apply (as read from the host) = %s, want the edited [/srv/other /srv/my photos]", got)
+							}
+							return nil
+						}
+					}
+					return fmt.Errorf("%s is not in the plan", addr)
+				}),
+				onlyChanges{addr, []string{"paths", "units", "last_run", "last_result", "next_run"}},
+			}},
+			Check: func(*terraform.State) error {
+				if after := acctest.VMRun(t, vm, sums); after != before {
+					return fmt.Errorf("the units were not restored:\n%s\nwere:\n%s", after, before)
+				}
+				return nil
+			},
+		}, {
+			Config: config, ResourceName: addr, ImportState: true, ImportStateId: id,
+			ImportStateVerify: true, ImportStateVerifyIgnore: []string{"timeouts"},
+		}},
+	})
 }
