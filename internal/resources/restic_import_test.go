@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -327,6 +328,103 @@ resource "homelab_restic_backup" "imported" {
 		}, {
 			Config: config, ResourceName: addr, ImportState: true, ImportStateId: id,
 			ImportStateVerify: true, ImportStateVerifyIgnore: []string{"timeouts"},
+		}},
+	})
+}
+
+// TestAccResticRepo_importThenUnmounted: a repository on a backup disk
+// (a bind mount on the sshd host), made by hand with Debian's restic (the
+// restic on that host's PATH), is imported by host:port:path. Its disk is
+// unmounted before the first apply: the refresh finds no repository at the
+// bare mountpoint, and since the import found one there, that is an error
+// that keeps the state; nothing is initialized. Mounted again, the apply
+// opens it with the password, and its data is untouched.
+func TestAccResticRepo_importThenUnmounted(t *testing.T) {
+	sshd := acctest.SharedSSHD(t)
+	acctest.PreCheck(t)
+	bin, err := testbed.DebianRestic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	disk, mnt := filepath.Join(dir, "usb-disk"), filepath.Join(dir, "mnt", "usb")
+	for _, d := range []string{disk, mnt} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mounted := false
+	mount := func(do bool) {
+		t.Helper()
+		args := []string{"umount", mnt}
+		if do {
+			args = []string{"mount", "--bind", disk, mnt}
+		}
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+		mounted = do
+	}
+	mount(true)
+	t.Cleanup(func() {
+		if mounted {
+			_ = exec.Command("umount", mnt).Run()
+		}
+	})
+	repoPath := filepath.Join(mnt, "restic")
+	pw := secret(t)
+	c := &restic.Client{Runner: remote.NewLocal(false), Repo: restic.Repo{Repository: repoPath, Password: pw, ResticPath: bin}}
+	cfg, err := c.Init(ctxT(t))
+	if err != nil {
+		t.Fatalf("restic init: %v", err)
+	}
+	backupInto(t, bin, restic.Repo{Repository: repoPath, Password: pw})
+	sums := treeSums(t, filepath.Join(disk, "restic"))
+	addr := "homelab_restic_repo.usb"
+	config := providerAddress() + acctest.ProviderSSH(sshd, "root") + fmt.Sprintf(`
+resource "homelab_restic_repo" "usb" {
+  repository = %q
+  password   = %q
+  ssh {
+    host = %q
+    port = %d
+  }
+}
+`, repoPath, pw, sshd.Addr, sshd.Port)
+	intact := func(*terraform.State) error {
+		if err := sameSums(sums, treeSums(t, filepath.Join(disk, "restic"))); err != nil {
+			return fmt.Errorf("the repository on the disk changed: %v", err)
+		}
+		return nil
+	}
+	acctest.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		CheckDestroy:             intact,
+		Steps: []resource.TestStep{{
+			Config: config, ResourceName: addr, ImportState: true, ImportStatePersist: true,
+			ImportStateId: fmt.Sprintf("%s:%d:%s", sshd.Addr, sshd.Port, repoPath),
+		}, {
+			PreConfig:    func() { mount(false) },
+			RefreshState: true,
+			ExpectError:  errorRe("Unable to read restic repository", "finds no repository", "found there by the import", "The state was kept and nothing was initialized"),
+		}, {
+			PreConfig: func() {
+				if err := isEmptyDir(t, mnt); err != nil {
+					t.Fatalf("the refresh of the unmounted disk wrote to the mountpoint: %v", err)
+				}
+				mount(true)
+			},
+			Config: config,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+				onlyChanges{addr, []string{"password"}},
+			}},
+			Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr(addr, "repository_id", cfg.ID),
+				resource.TestCheckResourceAttr(addr, "snapshot_count", "1"),
+				intact,
+			),
 		}},
 	})
 }
