@@ -428,3 +428,60 @@ resource "homelab_restic_repo" "usb" {
 		}},
 	})
 }
+
+// TestAccResticRepo_importWriteOnly: with a write-only password the plan
+// after importing a repository made by hand shows only
+// password_wo_version; the apply reads the repository with the password,
+// and the refresh after it (which cannot know the password) keeps it.
+func TestAccResticRepo_importWriteOnly(t *testing.T) {
+	acctest.RequireWriteOnly(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	bin, err := testbed.EnsureRestic(ctx, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	repo := filepath.Join(t.TempDir(), "repo")
+	pw := secret(t)
+	acctest.Secret("restic password", pw)
+	c := &restic.Client{Runner: remote.NewLocal(false), Repo: restic.Repo{Repository: repo, Password: pw, ResticPath: bin}}
+	cfg, err := c.Init(ctxT(t))
+	if err != nil {
+		t.Fatalf("restic init: %v", err)
+	}
+	// The password comes from a file, as from a secret store: the test
+	// harness logs configurations verbatim.
+	pwFile := filepath.Join(t.TempDir(), "restic.pass")
+	if err := os.WriteFile(pwFile, []byte(pw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := "homelab_restic_repo.r"
+	config := providerAddress() + fmt.Sprintf(`
+resource "homelab_restic_repo" "r" {
+  repository          = %q
+  password_wo         = file(%q)
+  password_wo_version = "1"
+}
+`, repo, pwFile)
+	acctest.Test(t, resource.TestCase{
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			if id, err := repoID(t, bin, restic.Repo{Repository: repo, Password: pw}); err != nil || id != cfg.ID {
+				return fmt.Errorf("after destroy the repository has ID %q, %v; want %s", id, err, cfg.ID)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{{
+			Config: config, ResourceName: addr, ImportState: true, ImportStateId: repo, ImportStatePersist: true,
+		}, {
+			Config: config,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+				onlyChanges{addr, []string{"password_wo_version"}},
+			}},
+			Check: resource.TestCheckResourceAttr(addr, "repository_id", cfg.ID),
+		}},
+	})
+}
