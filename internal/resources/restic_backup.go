@@ -518,7 +518,10 @@ func (r *ResticBackup) write(ctx context.Context, plan, config planGetter, prior
 			return
 		}
 	}
-	if prior != nil && prior.CheckSchedule.ValueString() != "" && check == nil {
+	// Check units without a check_schedule are removed: those of a prior
+	// schedule, and on create any left on the host (refresh reads them
+	// back, so they would contradict the plan).
+	if check == nil && (prior == nil || prior.CheckSchedule.ValueString() != "") {
 		if err := mgr.Remove(ctx, unitPrefix+name+"-check"); err != nil {
 			diags.AddError(summary, explain(err))
 			return
