@@ -152,7 +152,8 @@ func (r *ResticBackup) Schema(ctx context.Context, _ resource.SchemaRequest, res
 	attrs["next_run"] = schema.StringAttribute{Computed: true, Description: "When the timer fires next (RFC 3339)."}
 	resp.Schema = schema.Schema{
 		Description: "A scheduled restic backup on a host: a systemd service and timer (and a root-only environment file holding the repository password), " +
-			"installed, enabled and read back over SSH. Destroy disables and removes them, never the repository.",
+			"installed, enabled and read back over SSH: refresh and import read every setting back from the installed units (never the password or the values of `environment`, which stay as configured). " +
+			"Destroy disables and removes them, never the repository.",
 		Attributes: attrs,
 		Blocks: map[string]schema.Block{
 			"ssh": hostconn.ResourceBlock(),
