@@ -152,7 +152,8 @@ func (r *ResticBackup) Schema(ctx context.Context, _ resource.SchemaRequest, res
 	attrs["next_run"] = schema.StringAttribute{Computed: true, Description: "When the timer fires next (RFC 3339)."}
 	resp.Schema = schema.Schema{
 		Description: "A scheduled restic backup on a host: a systemd service and timer (and a root-only environment file holding the repository password), " +
-			"installed, enabled and read back over SSH. Destroy disables and removes them, never the repository.",
+			"installed, enabled and read back over SSH: refresh and import read every setting back from the installed units (never the password or the values of `environment`, which stay as configured). " +
+			"Destroy disables and removes them, never the repository.",
 		Attributes: attrs,
 		Blocks: map[string]schema.Block{
 			"ssh": hostconn.ResourceBlock(),
@@ -354,10 +355,15 @@ func rfc3339(t time.Time) types.String {
 	return types.StringValue(t.UTC().Format(time.RFC3339))
 }
 
-// refresh reads the installed units into m; gone reports that the main
-// units are not installed.
+// refresh reads the installed units into m: every setting they hold
+// (fromUnits), their hashes and what systemd says of the runs; gone
+// reports that the main units are not installed. Units that are not ones
+// this resource writes (edited by hand beyond its settings) keep the
+// settings of m, and their hashes show the difference; on import (m has
+// no paths yet) they are an error.
 func (r *ResticBackup) refresh(ctx context.Context, mgr systemd.Manager, m *ResticBackupModel) (gone bool, err error) {
 	name := unitPrefix + m.Name.ValueString()
+	importing := m.Paths.IsNull()
 	st, err := mgr.Read(ctx, name)
 	if err != nil {
 		return false, err
@@ -369,14 +375,40 @@ func (r *ResticBackup) refresh(ctx context.Context, mgr systemd.Manager, m *Rest
 	if !st.TimerEnabled {
 		h[name+".timer"] = "disabled"
 	}
-	if !m.CheckSchedule.IsNull() {
-		cst, err := mgr.Read(ctx, name+"-check")
+	// The check units are read whether or not the state has a
+	// check_schedule: units installed out of band are found too.
+	cst, err := mgr.Read(ctx, name+"-check")
+	if err != nil {
+		return false, err
+	}
+	if cst.Exists {
+		h[name+"-check.service"], h[name+"-check.timer"] = fileHash(cst.Service), fileHash(cst.Timer)
+	}
+	v, err := resticVersion(ctx, mgr, m)
+	if err != nil {
+		return false, err
+	}
+	m.ResticVersion = v
+	perr := func() error {
+		main, err := systemd.Parse(name, systemd.Files{Service: st.Service, Timer: st.Timer, Env: st.Env})
 		if err != nil {
-			return false, err
+			return err
 		}
+		var check *systemd.Unit
 		if cst.Exists {
-			h[name+"-check.service"], h[name+"-check.timer"] = fileHash(cst.Service), fileHash(cst.Timer)
+			c, err := systemd.Parse(name+"-check", systemd.Files{Service: cst.Service, Timer: cst.Timer, Env: cst.Env})
+			if err != nil {
+				return err
+			}
+			check = &c
 		}
+		return m.fromUnits(main, check)
+	}()
+	if perr != nil {
+		if importing {
+			return false, fmt.Errorf("the units %s.* on %s cannot be read back: %w. Only units this resource installed (or written the same way) can be imported", name, mgr.Runner.String(), perr)
+		}
+		logging.Warn(ctx, "the installed units cannot be read back; their hashes show the change", map[string]any{"unit": name, "error": perr.Error()})
 	}
 	m.ID = types.StringValue(m.host + ":" + m.Name.ValueString())
 	m.UnitName = types.StringValue(name + ".service")
@@ -386,11 +418,6 @@ func (r *ResticBackup) refresh(ctx context.Context, mgr systemd.Manager, m *Rest
 	if st.LastResult != "" {
 		m.LastResult = types.StringValue(lastResult(st, m.Repository.ValueString()))
 	}
-	v, err := resticVersion(ctx, mgr, m)
-	if err != nil {
-		return false, err
-	}
-	m.ResticVersion = v
 	return false, nil
 }
 
@@ -492,7 +519,10 @@ func (r *ResticBackup) write(ctx context.Context, plan, config planGetter, prior
 			return
 		}
 	}
-	if prior != nil && prior.CheckSchedule.ValueString() != "" && check == nil {
+	// Check units without a check_schedule are removed: those of a prior
+	// schedule, and on create any left on the host (refresh reads them
+	// back, so they would contradict the plan).
+	if check == nil && (prior == nil || prior.CheckSchedule.ValueString() != "") {
 		if err := mgr.Remove(ctx, unitPrefix+name+"-check"); err != nil {
 			diags.AddError(summary, explain(err))
 			return

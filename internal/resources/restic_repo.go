@@ -117,8 +117,10 @@ func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 		" Spellings that restic opens as the same repository (`/srv/r`, `local:/srv/r`, `/srv/r/`; `sftp:host:/p` and `sftp://host//p`; a `rest:` URL with or without its trailing slash) are the same place: changing one into another only updates the state. " +
 		"Another place replaces the resource; that is refused while the state has `destroy_data = true` (see `destroy_data`).",
 		Validators: []validator.String{tfrestic.NoPasswordInRepository{}}}
+	// Null in state after an import, until the first apply reads them
+	// with the password: then known after apply, not null.
 	computed := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{Computed: true, Description: desc, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
+		return schema.StringAttribute{Computed: true, Description: desc, PlanModifiers: []planmodifier.String{stringplanmodifier.UseNonNullStateForUnknown()}}
 	}
 	attrs["id"] = computed("The repository ID.")
 	attrs["repository_id"] = computed("The repository ID restic reports (`restic cat config`).")
@@ -280,7 +282,9 @@ func (r *ResticRepo) write(ctx context.Context, plan planGetter, config planGett
 		diags.AddError(summary, tfrestic.Explain(err, repo))
 		return
 	}
-	if prior != nil && !m.RepositoryID.Equal(prior.RepositoryID) {
+	// An imported repository has no ID until this first read with the
+	// password (import verified that a repository is there).
+	if prior != nil && prior.RepositoryID.ValueString() != "" && !m.RepositoryID.Equal(prior.RepositoryID) {
 		diags.AddError(summary, fmt.Sprintf("The repository at %s now has ID %s, not %s: it is a different repository. "+
 			"Remove it from the state (terraform state rm) and import or create it again if that is intended.", restic.RedactRepository(repo), m.RepositoryID.ValueString(), prior.RepositoryID.ValueString()))
 		return
@@ -309,8 +313,13 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 		return
 	}
 	// missing handles restic's definite "no repository there".
+	seen, pd := req.Private.GetKey(ctx, repoSeenKey)
+	resp.Diagnostics.Append(pd...)
 	missing := func(err error) {
-		if id := m.RepositoryID.ValueString(); id != "" {
+		if id := m.RepositoryID.ValueString(); id != "" || len(seen) > 0 {
+			if id == "" {
+				id = "(found there by the import, before its ID could be read with the password)"
+			}
 			resp.Diagnostics.AddError(summary, missingRepository(err, repo, c.Runner.String(), id))
 			return
 		}
@@ -327,9 +336,23 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 		case restic.IsNotExist(err):
 			missing(err)
 		case err == nil || restic.IsWrongPassword(err):
+			if m.RepositoryID.IsNull() && len(seen) == 0 {
+				// An import found it: from now on, a repository missing
+				// there is an error that keeps state, as for one read with
+				// its password.
+				resp.Diagnostics.Append(resp.Private.SetKey(ctx, repoSeenKey, []byte(`{"seen":true}`))...)
+			}
 			resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 		default:
-			resp.Diagnostics.AddError(summary, tfrestic.Explain(err, repo))
+			detail := tfrestic.Explain(err, repo)
+			if m.RepositoryID.IsNull() {
+				detail += "\n\nAn import opens the repository with neither its password nor environment, to check that it exists " +
+					"(restic's default `restic` on the PATH of the host it runs on). A backend that needs credentials to be reached at all " +
+					"(a rest-server with authentication, a bucket) cannot be checked that way: set the credentials in the environment of the " +
+					"restic that runs (restic 0.17 and later read RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD), or create the resource with its configuration instead: " +
+					"create adopts a repository that opens with the password and never initializes over one."
+			}
+			resp.Diagnostics.AddError(summary, detail)
 		}
 		return
 	}
@@ -344,6 +367,11 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
+
+// repoSeenKey is the private state key that records that Read found a
+// repository there without its password (after an import), so that a
+// repository missing later keeps state like one whose ID was read.
+const repoSeenKey = "repository_seen"
 
 // missingRepository explains a repository that was read before (it has the
 // recorded ID) and that restic no longer finds.
