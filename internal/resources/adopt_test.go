@@ -52,7 +52,11 @@ terraform {
 `, os.Getenv("TF_ACC_PROVIDER_HOST"), os.Getenv("TF_ACC_PROVIDER_NAMESPACE"))
 }
 
-// adoptConfigWith adds vmdisk, lines added to the zvol's block.
+// adoptConfigWith adds vmdisk, lines added to the zvol's block. The datasets
+// name their pool literally, as an adopted configuration often does, so
+// depends_on orders the destroy: without it Terraform destroys the pool and
+// its datasets at the same time, and `zpool destroy` fails to unmount a
+// dataset that `zfs destroy` is busy with (seen once in make test).
 func adoptConfigWith(vm *testbed.ZFSVM, optIns bool, vmdisk string) string {
 	pool, ds := "", ""
 	if optIns {
@@ -70,11 +74,13 @@ resource "homelab_zpool" "tank" {
 %s}
 
 resource "homelab_zfs_dataset" "media" {
-  name = "tank/media"
+  name       = "tank/media"
+  depends_on = [homelab_zpool.tank]
 %s}
 
 resource "homelab_zfs_dataset" "vmdisk" {
   name        = "tank/vmdisk"
+  depends_on  = [homelab_zpool.tank]
   type        = "volume"
   volume_size = "64M"
   sparse      = true

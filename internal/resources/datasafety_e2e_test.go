@@ -119,9 +119,17 @@ resource "homelab_restic_repo" "usb" {
 	}
 	// sums is what must survive every fault: two files, the zvol's first
 	// MiB, every file of the restic repository.
-	// udev creates the zvol's link asynchronously after an import.
+	// udev creates the zvol's link asynchronously after an import, and
+	// under load it has been seen to miss it for good: after 20 s the
+	// block devices' events are replayed; after 3 minutes the devices are
+	// listed (into the mismatch message).
 	const sumsScript = `cd / && sha256sum /tank/media/a.bin /tank/secrets/app/b.bin &&
-for _ in $(seq 100); do [ -e /dev/zvol/tank/vm-disk ] && break; udevadm settle -t 5; sleep 0.2; done &&
+t0=$(date +%s); while [ ! -e /dev/zvol/tank/vm-disk ]; do
+  waited=$(( $(date +%s) - t0 ))
+  if [ $waited -gt 180 ]; then ls -l /dev/zd* /dev/zvol/tank 2>&1; break; fi
+  if [ $waited -gt 20 ]; then udevadm trigger --subsystem-match=block --action=change; fi
+  udevadm settle -t 5; sleep 1
+done
 head -c 1048576 /dev/zvol/tank/vm-disk | sha256sum &&
 find /mnt/usb/restic -type f | sort | xargs sha256sum | sha256sum`
 	var sums string
