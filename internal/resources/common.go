@@ -5,14 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
-
-	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
@@ -149,4 +149,25 @@ func saveCreated(plan tftypes.Value, state *tfsdk.State) error {
 	}
 	state.Raw = v
 	return nil
+}
+
+// strList is a list of strings, null when empty.
+func strList(v []string) types.List {
+	if len(v) == 0 {
+		return types.ListNull(types.StringType)
+	}
+	vals := make([]attr.Value, len(v))
+	for i, s := range v {
+		vals[i] = types.StringValue(s)
+	}
+	return types.ListValueMust(types.StringType, vals)
+}
+
+// stringMap is a map of strings, empty (not null) when m is.
+func stringMap(m map[string]string) types.Map {
+	vals := make(map[string]attr.Value, len(m))
+	for k, v := range m {
+		vals[k] = types.StringValue(v)
+	}
+	return types.MapValueMust(types.StringType, vals)
 }

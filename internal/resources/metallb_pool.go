@@ -280,17 +280,6 @@ func (m *MetalLBPoolModel) pool(ctx context.Context) (*kube.Pool, diag.Diagnosti
 	return p, diags
 }
 
-func strList(v []string) types.List {
-	if len(v) == 0 {
-		return types.ListNull(types.StringType)
-	}
-	vals := make([]attr.Value, len(v))
-	for i, s := range v {
-		vals[i] = types.StringValue(s)
-	}
-	return types.ListValueMust(types.StringType, vals)
-}
-
 func selList(v []kube.Selector) types.List {
 	if len(v) == 0 {
 		return types.ListNull(selectorListType.ElemType)

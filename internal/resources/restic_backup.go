@@ -286,14 +286,6 @@ func unitHashes(units ...*systemd.Unit) (map[string]string, error) {
 	return out, nil
 }
 
-func hashMap(m map[string]string) types.Map {
-	vals := map[string]attr.Value{}
-	for k, v := range m {
-		vals[k] = types.StringValue(v)
-	}
-	return types.MapValueMust(types.StringType, vals)
-}
-
 // ModifyPlan plans the hashes of the unit files to install, so that an
 // out-of-band edit (recorded by Read) is a diff.
 func (r *ResticBackup) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
@@ -324,7 +316,7 @@ func (r *ResticBackup) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 			resp.Diagnostics.AddAttributeError(path.Root("name"), "Invalid backup unit", err.Error())
 			return
 		}
-		plan.Units = hashMap(h)
+		plan.Units = stringMap(h)
 	}
 	if !req.State.Raw.IsNull() {
 		if plan.Units.Equal(state.Units) && !plan.RunNow.ValueBool() {
@@ -412,7 +404,7 @@ func (r *ResticBackup) refresh(ctx context.Context, mgr systemd.Manager, m *Rest
 	}
 	m.ID = types.StringValue(m.host + ":" + m.Name.ValueString())
 	m.UnitName = types.StringValue(name + ".service")
-	m.Units = hashMap(h)
+	m.Units = stringMap(h)
 	m.LastRun, m.NextRun = rfc3339(st.LastRun), rfc3339(st.NextRun)
 	m.LastResult = types.StringNull()
 	if st.LastResult != "" {

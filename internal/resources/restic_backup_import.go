@@ -213,7 +213,7 @@ func (m *ResticBackupModel) fromUnits(main systemd.Unit, check *systemd.Unit) er
 		m.PasswordFile = types.StringNull()
 	}
 	if options != nil {
-		m.Options = hashMap(options)
+		m.Options = stringMap(options)
 	} else if len(m.Options.Elements()) > 0 {
 		m.Options = types.MapNull(types.StringType)
 	}
@@ -229,8 +229,8 @@ func (m *ResticBackupModel) fromUnits(main systemd.Unit, check *systemd.Unit) er
 		// the setting; take the default.
 		m.RetryLock = types.StringValue("10m")
 	}
-	m.Paths = stringListOrNull(paths)
-	m.Exclude, m.Tags = stringListOrNull(exclude), stringListOrNull(tags)
+	m.Paths = strList(paths)
+	m.Exclude, m.Tags = strList(exclude), strList(tags)
 	// Render trims the schedules: a configured " daily" is "daily".
 	if strings.TrimSpace(m.Schedule.ValueString()) != main.OnCalendar[0] {
 		m.Schedule = types.StringValue(main.OnCalendar[0])
@@ -241,16 +241,4 @@ func (m *ResticBackupModel) fromUnits(main systemd.Unit, check *systemd.Unit) er
 	m.Keep = keep
 	m.Prune = types.BoolValue(prune)
 	return nil
-}
-
-// stringList is a list of strings, null when empty.
-func stringListOrNull(s []string) types.List {
-	if len(s) == 0 {
-		return types.ListNull(types.StringType)
-	}
-	vals := make([]attr.Value, len(s))
-	for i, v := range s {
-		vals[i] = types.StringValue(v)
-	}
-	return types.ListValueMust(types.StringType, vals)
 }

@@ -51,7 +51,7 @@ func readBack(t *testing.T, m ResticBackupModel) ResticBackupModel {
 // Every setting the units hold reads back from them (what an import and
 // every refresh see), and the password never does.
 func TestBackupFromUnitsRoundTrip(t *testing.T) {
-	list := func(s ...string) types.List { return stringListOrNull(s) }
+	list := func(s ...string) types.List { return strList(s) }
 	withAll := backupModel(types.StringValue("0.18.1"), "30m")
 	withAll.Exclude, withAll.Tags = list("*.tmp", "/srv/media/cache dir"), list("homelab", "nightly $x")
 	withAll.Options = types.MapValueMust(types.StringType, map[string]attr.Value{"sftp.command": types.StringValue("ssh -p 2222 backup@nas -s sftp")})

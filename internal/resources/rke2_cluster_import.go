@@ -88,14 +88,6 @@ func importNode(ctx context.Context, n *clusterNode, role rke2.Role) (rke2.Found
 	return f, nil
 }
 
-func stringMap(m map[string]string) types.Map {
-	vals := map[string]attr.Value{}
-	for k, v := range m {
-		vals[k] = types.StringValue(v)
-	}
-	return types.MapValueMust(types.StringType, vals)
-}
-
 func stringList(l []string) types.List {
 	vals := make([]attr.Value, len(l))
 	for i, v := range l {
