@@ -189,7 +189,7 @@ func TestAccRKE2Cluster_renameOnSameHost(t *testing.T) {
 	rs := &restarts{t: t, lab: lab}
 	both := []wantNode{{name: lab.Nodes[0].Name, version: rke2V1}, {name: lab.Nodes[1].Name, version: rke2V1}}
 	began := time.Now()
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             rke2Gone(t, lab, 0, 1),
@@ -252,7 +252,7 @@ func TestAccRKE2Cluster_unreachableNode(t *testing.T) {
 	var removeStart time.Time
 	var removeLog int64
 	began := time.Now()
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             rke2Gone(t, lab, 0, 1),
@@ -337,7 +337,7 @@ func TestAccRKE2Cluster_destroyGuards(t *testing.T) {
 	rs := &restarts{t: t, lab: lab}
 	both := []wantNode{{name: lab.Nodes[0].Name, version: rke2V1}, {name: lab.Nodes[1].Name, version: rke2V1}}
 	began := time.Now()
-	resource.Test(t, resource.TestCase{
+	acctest.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: acctest.ProtoV6ProviderFactories,
 		CheckDestroy:             rke2Gone(t, lab, 0, 1),
