@@ -9,10 +9,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostfacts"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 )
 
@@ -24,7 +23,7 @@ var (
 
 // Host is the homelab_host data source: facts about one host.
 type Host struct {
-	data *providerdata.Data
+	data *connection.Data
 }
 
 // NewHost returns the homelab_host data source.
@@ -32,20 +31,20 @@ func NewHost() datasource.DataSource { return &Host{} }
 
 // HostModel is the homelab_host data source's data.
 type HostModel struct {
-	SSH           *hostconn.SSHModel `tfsdk:"ssh"`
-	ID            types.String       `tfsdk:"id"`
-	Hostname      types.String       `tfsdk:"hostname"`
-	EffectiveUser types.String       `tfsdk:"effective_user"`
-	OSID          types.String       `tfsdk:"os_id"`
-	OSVersion     types.String       `tfsdk:"os_version"`
-	OSPrettyName  types.String       `tfsdk:"os_pretty_name"`
-	Kernel        types.String       `tfsdk:"kernel"`
-	Architecture  types.String       `tfsdk:"architecture"`
-	CPUCount      types.Int64        `tfsdk:"cpu_count"`
-	MemoryBytes   types.Int64        `tfsdk:"memory_bytes"`
-	ZFSVersion    types.String       `tfsdk:"zfs_version"`
-	ResticVersion types.String       `tfsdk:"restic_version"`
-	RKE2Version   types.String       `tfsdk:"rke2_version"`
+	SSH           *connection.SSHModel `tfsdk:"ssh"`
+	ID            types.String         `tfsdk:"id"`
+	Hostname      types.String         `tfsdk:"hostname"`
+	EffectiveUser types.String         `tfsdk:"effective_user"`
+	OSID          types.String         `tfsdk:"os_id"`
+	OSVersion     types.String         `tfsdk:"os_version"`
+	OSPrettyName  types.String         `tfsdk:"os_pretty_name"`
+	Kernel        types.String         `tfsdk:"kernel"`
+	Architecture  types.String         `tfsdk:"architecture"`
+	CPUCount      types.Int64          `tfsdk:"cpu_count"`
+	MemoryBytes   types.Int64          `tfsdk:"memory_bytes"`
+	ZFSVersion    types.String         `tfsdk:"zfs_version"`
+	ResticVersion types.String         `tfsdk:"restic_version"`
+	RKE2Version   types.String         `tfsdk:"rke2_version"`
 }
 
 func (d *Host) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -62,7 +61,7 @@ func (d *Host) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datas
 	const memDesc = "Total memory in bytes, as the kernel reports it (MemTotal)."
 	resp.Schema = schema.Schema{
 		Description: desc, MarkdownDescription: desc,
-		Blocks: map[string]schema.Block{"ssh": hostconn.DataSourceBlock()},
+		Blocks: map[string]schema.Block{"ssh": connection.DataSourceBlock()},
 		Attributes: map[string]schema.Attribute{
 			"id":             computed("The target the facts were read from, as user@host:port."),
 			"hostname":       computed("The host's name (uname -n)."),
@@ -82,13 +81,13 @@ func (d *Host) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datas
 }
 
 func (d *Host) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	d.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
+	d.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *Host) ValidateConfig(ctx context.Context, req datasource.ValidateConfigRequest, resp *datasource.ValidateConfigResponse) {
 	var m HostModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	resp.Diagnostics.Append(hostconn.Warnings(m.SSH, nil, path.Root("ssh"))...)
+	resp.Diagnostics.Append(connection.Warnings(m.SSH, nil, path.Root("ssh"))...)
 }
 
 func (d *Host) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
@@ -97,7 +96,7 @@ func (d *Host) Read(ctx context.Context, req datasource.ReadRequest, resp *datas
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	runner, target, diags := hostconn.Connect(d.data.Conn(), m.SSH, path.Root("ssh"))
+	runner, target, diags := connection.Connect(d.data.Conn(), m.SSH, path.Root("ssh"))
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return

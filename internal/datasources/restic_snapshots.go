@@ -10,9 +10,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfrestic"
 )
@@ -25,7 +24,7 @@ const snapshotsLockWait = 5 * time.Minute
 
 // ResticSnapshots is the homelab_restic_snapshots data source.
 type ResticSnapshots struct {
-	data *providerdata.Data
+	data *connection.Data
 }
 
 // NewResticSnapshots returns the homelab_restic_snapshots data source.
@@ -56,7 +55,7 @@ func (d *ResticSnapshots) Schema(_ context.Context, _ datasource.SchemaRequest, 
 	strs := func(desc string) schema.ListAttribute {
 		return schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: desc}
 	}
-	ssh := hostconn.DataSourceBlock()
+	ssh := connection.DataSourceBlock()
 	ssh.Validators = nil
 	ssh.Description, ssh.MarkdownDescription = tfrestic.SSHDesc, tfrestic.SSHDesc
 	resp.Schema = schema.Schema{
@@ -93,7 +92,7 @@ func (d *ResticSnapshots) Schema(_ context.Context, _ datasource.SchemaRequest, 
 }
 
 func (d *ResticSnapshots) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	d.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
+	d.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 func stringList(v []string) types.List {

@@ -11,8 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
 
@@ -20,7 +19,7 @@ var _ datasource.DataSourceWithConfigure = (*ZFSDatasets)(nil)
 
 // ZFSDatasets is the homelab_zfs_datasets data source.
 type ZFSDatasets struct {
-	data *providerdata.Data
+	data *connection.Data
 }
 
 // NewZFSDatasets returns the homelab_zfs_datasets data source.
@@ -28,11 +27,11 @@ func NewZFSDatasets() datasource.DataSource { return &ZFSDatasets{} }
 
 // ZFSDatasetsModel is the data source's data.
 type ZFSDatasetsModel struct {
-	SSH        *hostconn.SSHModel `tfsdk:"ssh"`
-	Parent     types.String       `tfsdk:"parent"`
-	Properties []string           `tfsdk:"properties"`
-	ID         types.String       `tfsdk:"id"`
-	Datasets   types.List         `tfsdk:"datasets"`
+	SSH        *connection.SSHModel `tfsdk:"ssh"`
+	Parent     types.String         `tfsdk:"parent"`
+	Properties []string             `tfsdk:"properties"`
+	ID         types.String         `tfsdk:"id"`
+	Datasets   types.List           `tfsdk:"datasets"`
 }
 
 var defaultDatasetProps = []string{"used", "available", "referenced", "compression", "compressratio", "mountpoint", "quota", "mounted"}
@@ -48,7 +47,7 @@ func (d *ZFSDatasets) Metadata(_ context.Context, req datasource.MetadataRequest
 func (d *ZFSDatasets) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "Every filesystem and volume under a parent dataset (the parent included), with selected properties, read with one recursive `zfs get`.",
-		Blocks:      map[string]schema.Block{"ssh": hostconn.DataSourceBlock()},
+		Blocks:      map[string]schema.Block{"ssh": connection.DataSourceBlock()},
 		Attributes: map[string]schema.Attribute{
 			"parent": schema.StringAttribute{Required: true, Description: "Pool or dataset to list, e.g. `tank` or `tank/media`."},
 			"properties": schema.ListAttribute{Optional: true, ElementType: types.StringType,
@@ -65,7 +64,7 @@ func (d *ZFSDatasets) Schema(_ context.Context, _ datasource.SchemaRequest, resp
 }
 
 func (d *ZFSDatasets) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	d.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
+	d.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *ZFSDatasets) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {

@@ -9,8 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfzfs"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
@@ -20,7 +19,7 @@ var _ datasource.DataSourceWithConfigure = (*ZPool)(nil)
 // ZPool is the homelab_zpool data source: an existing pool's layout, health
 // and capacity, for check {} blocks and for wiring.
 type ZPool struct {
-	data *providerdata.Data
+	data *connection.Data
 }
 
 // NewZPool returns the homelab_zpool data source.
@@ -28,18 +27,18 @@ func NewZPool() datasource.DataSource { return &ZPool{} }
 
 // ZPoolModel is the data source's data.
 type ZPoolModel struct {
-	SSH             *hostconn.SSHModel `tfsdk:"ssh"`
-	Name            types.String       `tfsdk:"name"`
-	ID              types.String       `tfsdk:"id"`
-	Health          types.String       `tfsdk:"health"`
-	Size            types.Int64        `tfsdk:"size"`
-	Allocated       types.Int64        `tfsdk:"allocated"`
-	Free            types.Int64        `tfsdk:"free"`
-	CapacityPercent types.Float64      `tfsdk:"capacity_percent"`
-	Fragmentation   types.Int64        `tfsdk:"fragmentation"`
-	Vdevs           types.List         `tfsdk:"vdevs"`
-	Status          types.List         `tfsdk:"status"`
-	Problems        types.List         `tfsdk:"problems"`
+	SSH             *connection.SSHModel `tfsdk:"ssh"`
+	Name            types.String         `tfsdk:"name"`
+	ID              types.String         `tfsdk:"id"`
+	Health          types.String         `tfsdk:"health"`
+	Size            types.Int64          `tfsdk:"size"`
+	Allocated       types.Int64          `tfsdk:"allocated"`
+	Free            types.Int64          `tfsdk:"free"`
+	CapacityPercent types.Float64        `tfsdk:"capacity_percent"`
+	Fragmentation   types.Int64          `tfsdk:"fragmentation"`
+	Vdevs           types.List           `tfsdk:"vdevs"`
+	Status          types.List           `tfsdk:"status"`
+	Problems        types.List           `tfsdk:"problems"`
 }
 
 var vdevSpecType = map[string]attr.Type{"role": types.StringType, "type": types.StringType, "disks": types.ListType{ElemType: types.StringType}}
@@ -70,7 +69,7 @@ func (d *ZPool) Schema(_ context.Context, _ datasource.SchemaRequest, resp *data
 	vdev["disks"] = schema.ListNestedAttribute{Computed: true, Description: "Disks of the vdev.", NestedObject: schema.NestedAttributeObject{Attributes: disk}}
 	resp.Schema = schema.Schema{
 		Description: "Layout, health and capacity of an existing ZFS pool. Use it in `check {}` blocks to warn when a pool is not ONLINE or is filling up.",
-		Blocks:      map[string]schema.Block{"ssh": hostconn.DataSourceBlock()},
+		Blocks:      map[string]schema.Block{"ssh": connection.DataSourceBlock()},
 		Attributes: map[string]schema.Attribute{
 			"name":             schema.StringAttribute{Required: true, Description: "Pool name."},
 			"id":               str("Pool GUID."),
@@ -92,7 +91,7 @@ func (d *ZPool) Schema(_ context.Context, _ datasource.SchemaRequest, resp *data
 }
 
 func (d *ZPool) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	d.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
+	d.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *ZPool) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {

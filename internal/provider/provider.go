@@ -16,9 +16,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/datasources"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/resources"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
@@ -29,9 +28,9 @@ const TypeName = "homelab"
 
 // Model is the provider block.
 type Model struct {
-	SSH        *hostconn.ProviderSSHModel `tfsdk:"ssh"`
-	BMC        *hostconn.BMCModel         `tfsdk:"bmc"`
-	Kubernetes *hostconn.KubernetesModel  `tfsdk:"kubernetes"`
+	SSH        *connection.ProviderSSHModel `tfsdk:"ssh"`
+	BMC        *connection.BMCModel         `tfsdk:"bmc"`
+	Kubernetes *connection.KubernetesModel  `tfsdk:"kubernetes"`
 }
 
 // Provider is the homelab provider. One instance lives per provider process;
@@ -83,7 +82,7 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 	resp.Schema = schema.Schema{
 		Description: desc, MarkdownDescription: desc,
 		Blocks: map[string]schema.Block{
-			"ssh": hostconn.ProviderBlock(),
+			"ssh": connection.ProviderBlock(),
 			"bmc": schema.SingleNestedBlock{
 				Description: bmcDesc["block"], MarkdownDescription: bmcDesc["block"],
 				Attributes: map[string]schema.Attribute{
@@ -93,7 +92,7 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 						Validators: []validator.String{stringvalidator.OneOf("auto", "ipmi", "redfish")}},
 					"insecure_tls": schema.BoolAttribute{Optional: true, Description: bmcDesc["insecure_tls"], MarkdownDescription: bmcDesc["insecure_tls"]},
 					"timeout": schema.StringAttribute{Optional: true, Description: bmcDesc["timeout"], MarkdownDescription: bmcDesc["timeout"],
-						Validators: []validator.String{hostconn.DurationValidator()}},
+						Validators: []validator.String{connection.DurationValidator()}},
 				},
 			},
 			"kubernetes": schema.SingleNestedBlock{
@@ -104,7 +103,7 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 					"kubeconfig": schema.StringAttribute{Optional: true, Sensitive: true, Description: kubeDesc["kubeconfig"], MarkdownDescription: kubeDesc["kubeconfig"]},
 					"context":    schema.StringAttribute{Optional: true, Description: kubeDesc["context"], MarkdownDescription: kubeDesc["context"]},
 					"timeout": schema.StringAttribute{Optional: true, Description: kubeDesc["timeout"], MarkdownDescription: kubeDesc["timeout"],
-						Validators: []validator.String{hostconn.DurationValidator()}},
+						Validators: []validator.String{connection.DurationValidator()}},
 				},
 			},
 		},
@@ -133,8 +132,8 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	}
 	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, "password", "private_key", "kubeconfig")
 	logging.Debug(ctx, "configuring homelab provider", map[string]any{"version": p.version, "ssh_defaults": m.SSH != nil})
-	data := &providerdata.Data{
-		Defaults: hostconn.Defaults{Pool: p.pool, SSH: m.SSH, BMC: m.BMC, Kubernetes: m.Kubernetes},
+	data := &connection.Data{
+		Defaults: connection.Defaults{Pool: p.pool, SSH: m.SSH, BMC: m.BMC, Kubernetes: m.Kubernetes},
 		ZFS:      zfs.NewRegistry(),
 	}
 	resp.DataSourceData = data

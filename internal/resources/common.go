@@ -17,7 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
@@ -70,14 +70,14 @@ func parseImportID(id string) (importID, error) {
 
 // sshForImport is the ssh block an imported resource starts with: the host
 // (and port) from the import ID; everything else comes from the provider.
-func (i importID) sshForImport() *hostconn.SSHModel {
+func (i importID) sshForImport() *connection.SSHModel {
 	if i.Host == "" {
 		// A plain name: the host is the provider's default, and the
 		// resource has no ssh block of its own.
 		return nil
 	}
 	// Zero framework values are null: only host and port are set.
-	m := &hostconn.SSHModel{}
+	m := &connection.SSHModel{}
 	m.Host = types.StringValue(i.Host)
 	if i.Port != 0 {
 		m.Port = types.Int64Value(i.Port)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/bmc"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/kube"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 )
 
 // Deadlines of the BMC and Kubernetes clients (issue 13, item 12): every
@@ -17,7 +17,7 @@ import (
 
 // bmcTimeout is the node's bmc.timeout, else the provider's, else
 // bmc.DefaultTimeout.
-func bmcTimeout(b *NodeBMCModel, data *providerdata.Data) time.Duration {
+func bmcTimeout(b *NodeBMCModel, data *connection.Data) time.Duration {
 	if b != nil {
 		if d, err := time.ParseDuration(b.Timeout.ValueString()); err == nil && d > 0 {
 			return d
@@ -32,7 +32,7 @@ func bmcTimeout(b *NodeBMCModel, data *providerdata.Data) time.Duration {
 }
 
 // kubeTimeout is the provider's kubernetes.timeout, else kube.DefaultTimeout.
-func kubeTimeout(data *providerdata.Data) time.Duration {
+func kubeTimeout(data *connection.Data) time.Duration {
 	if data != nil && data.Kubernetes != nil {
 		if d, err := time.ParseDuration(data.Kubernetes.Timeout.ValueString()); err == nil && d > 0 {
 			return d

@@ -27,10 +27,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/kube"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 )
 
 var (
@@ -50,7 +49,7 @@ const (
 
 // MetalLBPool is the homelab_metallb_pool resource.
 type MetalLBPool struct {
-	data *providerdata.Data
+	data *connection.Data
 }
 
 // NewMetalLBPool returns the homelab_metallb_pool resource.
@@ -186,7 +185,7 @@ func (r *MetalLBPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 }
 
 func (r *MetalLBPool) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
+	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 // ValidateConfig checks the addresses (syntax, overlaps within the pool)
@@ -225,7 +224,7 @@ func (r *MetalLBPool) client(m *MetalLBPoolModel) (*kube.Client, diag.Diagnostic
 	var diags diag.Diagnostics
 	a := kube.Access{}
 	if d := r.data; d != nil && d.Kubernetes != nil {
-		a.KubeconfigPath = hostconn.ExpandHome(d.Kubernetes.KubeconfigPath.ValueString())
+		a.KubeconfigPath = connection.ExpandHome(d.Kubernetes.KubeconfigPath.ValueString())
 		a.Kubeconfig = []byte(d.Kubernetes.Kubeconfig.ValueString())
 		a.Context = d.Kubernetes.Context.ValueString()
 	}

@@ -30,9 +30,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/bmc"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/pxe"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 )
@@ -60,7 +59,7 @@ const (
 
 // Node is the homelab_node resource.
 type Node struct {
-	data *providerdata.Data
+	data *connection.Data
 }
 
 // NewNode returns the homelab_node resource.
@@ -122,8 +121,8 @@ type NodePXEModel struct {
 
 // PXEServerModel is pxe.server: the netboot server the files go to.
 type PXEServerModel struct {
-	SSH      *hostconn.SSHModel `tfsdk:"ssh"`
-	LocalDir types.String       `tfsdk:"local_dir"`
+	SSH      *connection.SSHModel `tfsdk:"ssh"`
+	LocalDir types.String         `tfsdk:"local_dir"`
 }
 
 // RaspberryPiModel is pxe.raspberrypi.
@@ -192,7 +191,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 					"address": schema.StringAttribute{Optional: true, Description: "BMC host name or IP address. Required in the block.",
 						Validators: []validator.String{hostValidator{}}},
 					"port": schema.Int64Attribute{Optional: true, Description: "BMC port: default 623 (IPMI over LAN) or 443 (Redfish).",
-						Validators: hostconn.PortValidators},
+						Validators: connection.PortValidators},
 					"username": schema.StringAttribute{Optional: true, Description: "BMC user."},
 					"password": schema.StringAttribute{Optional: true, Sensitive: true,
 						Description: "BMC password, kept (sensitive) in state so refresh can reach the BMC.",
@@ -211,7 +210,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 						Description: "Accept a Redfish BMC's self-signed TLS certificate without verifying it."},
 					"timeout": schema.StringAttribute{Optional: true,
 						Description: "How long one BMC operation (with its retries) may take, as a Go duration (`30s`, `2m`); a BMC that stops answering fails the refresh or apply with an error that keeps the state. Default: the provider's `bmc.timeout`, else `30s`.",
-						Validators:  []validator.String{hostconn.DurationValidator()}},
+						Validators:  []validator.String{connection.DurationValidator()}},
 				},
 			},
 			"boot": schema.SingleNestedBlock{
@@ -266,10 +265,10 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 					"host": schema.StringAttribute{Optional: true, Description: "Address the reinstalled machine answers SSH on. Required in the block.",
 						Validators: []validator.String{hostValidator{}}},
 					"port": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(22), Description: "SSH port. Defaults to 22.",
-						Validators: hostconn.PortValidators},
+						Validators: connection.PortValidators},
 					"timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultWaitForSSH),
 						Description: "How long to wait, e.g. `20m`. Defaults to " + defaultWaitForSSH + "; also bounded by the create/update timeout.",
-						Validators:  []validator.String{hostconn.DurationValidator()}},
+						Validators:  []validator.String{connection.DurationValidator()}},
 				},
 			},
 			"timeouts": timeoutsBlock(ctx, nodeCreateTimeout, nodeUpdateTimeout, nodeDeleteTimeout),
@@ -278,7 +277,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 }
 
 func (r *Node) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
+	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 // ValidateConfig checks what the schema cannot: which blocks go together,
@@ -571,7 +570,7 @@ func (r *Node) bmcClient(ctx context.Context, m *NodeModel, passwordWO string) (
 	if cfg.Protocol == "" {
 		cfg.Protocol = "auto"
 	}
-	ctx = providerdata.MaskSecrets(ctx, cfg.Password)
+	ctx = connection.MaskSecrets(ctx, cfg.Password)
 	cfg.Logger = func(msg string, fields map[string]any) { logging.Debug(ctx, msg, fields) }
 	c, err := bmc.New(cfg)
 	if err != nil {
@@ -587,7 +586,7 @@ func (r *Node) pxeServer(p *NodePXEModel) (pxe.Server, diag.Diagnostics) {
 	if !p.Server.LocalDir.IsNull() {
 		return pxe.Server{Runner: remote.NewLocal(false), Root: p.Server.LocalDir.ValueString()}, nil
 	}
-	runner, _, diags := hostconn.Connect(r.data.Conn(), p.Server.SSH, path.Root("pxe").AtName("server").AtName("ssh"))
+	runner, _, diags := connection.Connect(r.data.Conn(), p.Server.SSH, path.Root("pxe").AtName("server").AtName("ssh"))
 	return pxe.Server{Runner: runner, Root: p.Root.ValueString()}, diags
 }
 

@@ -26,9 +26,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/systemd"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfrestic"
@@ -54,7 +53,7 @@ const unitPrefix = "homelab-restic-"
 
 // ResticBackup is the homelab_restic_backup resource.
 type ResticBackup struct {
-	data *providerdata.Data
+	data *connection.Data
 }
 
 // NewResticBackup returns the homelab_restic_backup resource.
@@ -156,7 +155,7 @@ func (r *ResticBackup) Schema(ctx context.Context, _ resource.SchemaRequest, res
 			"Destroy disables and removes them, never the repository.",
 		Attributes: attrs,
 		Blocks: map[string]schema.Block{
-			"ssh": hostconn.ResourceBlock(),
+			"ssh": connection.ResourceBlock(),
 			"keep": schema.SingleNestedBlock{
 				Description: "Retention: after each backup, `restic forget` with these `--keep-*` options.",
 				Attributes: map[string]schema.Attribute{
@@ -177,7 +176,7 @@ func (r *ResticBackup) ConfigValidators(context.Context) []resource.ConfigValida
 }
 
 func (r *ResticBackup) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
+	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 func listStrings(ctx context.Context, l types.List, diags *diag.Diagnostics) []string {
@@ -327,7 +326,7 @@ func (r *ResticBackup) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 }
 
 // sameSSHHost reports whether two ssh blocks reach the same host and port.
-func sameSSHHost(a, b *hostconn.SSHModel) bool {
+func sameSSHHost(a, b *connection.SSHModel) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
@@ -335,7 +334,7 @@ func sameSSHHost(a, b *hostconn.SSHModel) bool {
 }
 
 func (r *ResticBackup) manager(m *ResticBackupModel) (systemd.Manager, diag.Diagnostics) {
-	runner, target, diags := hostconn.Connect(r.data.Conn(), m.SSH, path.Root("ssh"))
+	runner, target, diags := connection.Connect(r.data.Conn(), m.SSH, path.Root("ssh"))
 	m.host = target.Config.Host
 	return systemd.Manager{Runner: runner}, diags
 }

@@ -22,9 +22,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfrestic"
 )
@@ -47,7 +46,7 @@ const (
 
 // ResticRepo is the homelab_restic_repo resource.
 type ResticRepo struct {
-	data *providerdata.Data
+	data *connection.Data
 }
 
 // NewResticRepo returns the homelab_restic_repo resource.
@@ -84,7 +83,7 @@ func (r *ResticRepo) Metadata(_ context.Context, req resource.MetadataRequest, r
 // optionalSSHBlock is a resource's ssh block where it may be omitted
 // (restic then runs locally; a netboot server may be a local directory).
 func optionalSSHBlock(desc string) schema.SingleNestedBlock {
-	b := hostconn.ResourceBlock()
+	b := connection.ResourceBlock()
 	b.Validators = nil
 	b.Description, b.MarkdownDescription = desc, desc
 	return b
@@ -162,7 +161,7 @@ func (r *ResticRepo) ConfigValidators(context.Context) []resource.ConfigValidato
 }
 
 func (r *ResticRepo) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
+	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 // writeOnlyProbe is a password that cannot be the repository's: with a

@@ -27,10 +27,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/kube"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/rke2"
 )
@@ -64,7 +63,7 @@ const (
 
 // RKE2Cluster is the homelab_rke2_cluster resource.
 type RKE2Cluster struct {
-	data *providerdata.Data
+	data *connection.Data
 }
 
 // NewRKE2Cluster returns the homelab_rke2_cluster resource.
@@ -111,15 +110,15 @@ type RKE2AirgapModel struct {
 
 // RKE2NodeModel is a server or agent block.
 type RKE2NodeModel struct {
-	Name             types.String       `tfsdk:"name"`
-	SSH              *hostconn.SSHModel `tfsdk:"ssh"`
-	Labels           types.Map          `tfsdk:"labels"`
-	Taints           types.List         `tfsdk:"taints"`
-	Config           types.Map          `tfsdk:"config"`
-	SensitiveConfig  types.Map          `tfsdk:"sensitive_config"`
-	InstalledVersion types.String       `tfsdk:"installed_version"`
-	ConfigSHA256     types.String       `tfsdk:"config_sha256"`
-	SecretsSHA256    types.String       `tfsdk:"sensitive_config_sha256"`
+	Name             types.String         `tfsdk:"name"`
+	SSH              *connection.SSHModel `tfsdk:"ssh"`
+	Labels           types.Map            `tfsdk:"labels"`
+	Taints           types.List           `tfsdk:"taints"`
+	Config           types.Map            `tfsdk:"config"`
+	SensitiveConfig  types.Map            `tfsdk:"sensitive_config"`
+	InstalledVersion types.String         `tfsdk:"installed_version"`
+	ConfigSHA256     types.String         `tfsdk:"config_sha256"`
+	SecretsSHA256    types.String         `tfsdk:"sensitive_config_sha256"`
 }
 
 func (r *RKE2Cluster) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -167,7 +166,7 @@ func rke2NodeBlock(role string) schema.ListNestedBlock {
 					Description: "`sha256:` of the secret-bearing keys of the node's `config.yaml` and their values (never the token); empty when there are none. " +
 						"Sensitive. A secret changed on the node shows as a change of this attribute; apply writes the file again and restarts that node only."},
 			},
-			Blocks: map[string]schema.Block{"ssh": hostconn.RequiredResourceBlock()},
+			Blocks: map[string]schema.Block{"ssh": connection.RequiredResourceBlock()},
 		},
 	}
 }
@@ -237,7 +236,7 @@ func (r *RKE2Cluster) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 			"drain_timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(rke2DefaultDrainTimeout),
 				Description: "How long one node's drain may take, as a duration such as `10m` (default " + rke2DefaultDrainTimeout + "). When it runs out, an upgrade fails with the pods still on the node; " +
 					"the removal of a node that cannot be reached (a machine gone for good) goes on: its Node is deleted from the cluster and the pods left on it are reported in a warning.",
-				Validators: []validator.String{hostconn.DurationValidator()}},
+				Validators: []validator.String{connection.DurationValidator()}},
 			"drain_delete_emptydir_data": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				Description: "Let a drain evict pods that keep data in `emptyDir` volumes, deleting that data (kubectl drain's `--delete-emptydir-data`). Defaults to false: " +
 					"a drain that would evict such a pod (an upgrade with `drain`, or a node removed) fails before anything is changed and names the pods."},
@@ -309,7 +308,7 @@ func (r *RKE2Cluster) ConfigValidators(context.Context) []resource.ConfigValidat
 }
 
 func (r *RKE2Cluster) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
+	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 // secretKeysDoc lists, for the schema, what `config` refuses as secret
@@ -401,7 +400,7 @@ func (r *RKE2Cluster) ValidateConfig(ctx context.Context, req resource.ValidateC
 	}{{"server", m.Servers}, {"agent", m.Agents}} {
 		for i, n := range g.nodes {
 			at := path.Root(g.block).AtListIndex(i)
-			resp.Diagnostics.Append(hostconn.Warnings(n.SSH, nil, at.AtName("ssh"))...)
+			resp.Diagnostics.Append(connection.Warnings(n.SSH, nil, at.AtName("ssh"))...)
 			checkMap(at.AtName("config"), n.Config, false, n.SensitiveConfig, false)
 			checkMap(at.AtName("sensitive_config"), n.SensitiveConfig, false, n.Config, true)
 			if !n.Name.IsNull() && !n.Name.IsUnknown() {
@@ -441,7 +440,7 @@ func (r *RKE2Cluster) ValidateConfig(ctx context.Context, req resource.ValidateC
 // Two blocks with the same identity reach the same machine; the converse
 // does not hold (a name and an address of one host differ), which apply
 // checks on the machine itself.
-func sshIdentity(m *hostconn.SSHModel) (string, bool) {
+func sshIdentity(m *connection.SSHModel) (string, bool) {
 	if m == nil || m.Local.IsUnknown() || m.Host.IsUnknown() || m.Port.IsUnknown() {
 		return "", false
 	}
@@ -1057,7 +1056,7 @@ func (op *rke2Op) drain(ctx context.Context, name string) error {
 
 func (r *RKE2Cluster) newOp(ctx context.Context, m *RKE2ClusterModel, secrets ...string) (*rke2Op, context.Context) {
 	secrets = append(secrets, m.sensitiveValues()...)
-	ctx = providerdata.MaskSecrets(ctx, secrets...)
+	ctx = connection.MaskSecrets(ctx, secrets...)
 	op := &rke2Op{r: r, m: m, secrets: secrets, arts: map[string]*rke2.Artifacts{}}
 	op.ctx = ctx
 	op.log = func(msg string, f map[string]any) { logging.Info(ctx, msg, f) }
@@ -1073,7 +1072,7 @@ func (op *rke2Op) addSecret(ctx context.Context, s ...string) context.Context {
 			op.secrets = append(op.secrets, v)
 		}
 	}
-	ctx = providerdata.MaskSecrets(ctx, op.secrets...)
+	ctx = connection.MaskSecrets(ctx, op.secrets...)
 	op.ctx = ctx
 	op.log = func(msg string, f map[string]any) { logging.Info(ctx, msg, f) }
 	return ctx
@@ -1098,7 +1097,7 @@ func (op *rke2Op) connect(m *RKE2ClusterModel) (servers, agents []*clusterNode, 
 		for i := range models {
 			n := &models[i]
 			at := path.Root(block).AtListIndex(i)
-			runner, target, d := hostconn.Connect(op.r.data.Conn(), n.SSH, at.AtName("ssh"))
+			runner, target, d := connection.Connect(op.r.data.Conn(), n.SSH, at.AtName("ssh"))
 			diags.Append(d...)
 			if d.HasError() {
 				continue

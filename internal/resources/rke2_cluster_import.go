@@ -12,8 +12,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/kube"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/rke2"
 )
@@ -162,7 +162,7 @@ func (r *RKE2Cluster) discover(ctx context.Context, op *rke2Op, m *RKE2ClusterMo
 		if len(n.InternalIPs) == 0 {
 			return fmt.Errorf("node %s of the cluster reports no InternalIP to reach it at over SSH", n.Name)
 		}
-		nm := RKE2NodeModel{Name: types.StringValue(n.Name), SSH: &hostconn.SSHModel{}}
+		nm := RKE2NodeModel{Name: types.StringValue(n.Name), SSH: &connection.SSHModel{}}
 		nm.SSH.Host = types.StringValue(n.InternalIPs[0])
 		if isServerNode(n) {
 			m.Servers = append(m.Servers, nm)

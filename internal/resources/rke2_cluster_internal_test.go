@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/rke2"
 )
 
@@ -35,7 +35,7 @@ func strMap(kv ...string) types.Map {
 
 func rke2TestModel() *RKE2ClusterModel {
 	node := func(name, host string, cfg types.Map) RKE2NodeModel {
-		return RKE2NodeModel{Name: types.StringValue(name), SSH: &hostconn.SSHModel{ProviderSSHModel: hostconn.ProviderSSHModel{Host: types.StringValue(host)}},
+		return RKE2NodeModel{Name: types.StringValue(name), SSH: &connection.SSHModel{ProviderSSHModel: connection.ProviderSSHModel{Host: types.StringValue(host)}},
 			Labels: types.MapNull(types.StringType), Taints: types.ListNull(types.StringType), Config: cfg,
 			InstalledVersion: types.StringValue("v1.31.4+rke2r1")}
 	}
@@ -247,16 +247,16 @@ func TestRKE2RenameOnSameHostIsRefused(t *testing.T) {
 
 func TestRKE2SSHIdentity(t *testing.T) {
 	for _, c := range []struct {
-		m    *hostconn.SSHModel
+		m    *connection.SSHModel
 		id   string
 		okay bool
 	}{
-		{&hostconn.SSHModel{ProviderSSHModel: hostconn.ProviderSSHModel{Host: types.StringValue("Node1.LAN.")}}, "node1.lan", true},
-		{&hostconn.SSHModel{ProviderSSHModel: hostconn.ProviderSSHModel{Host: types.StringValue("10.0.0.1"), Port: types.Int64Value(2201)}}, "10.0.0.1:2201", true},
-		{&hostconn.SSHModel{ProviderSSHModel: hostconn.ProviderSSHModel{Host: types.StringValue("10.0.0.1"), Bastion: &hostconn.BastionModel{Host: types.StringValue("Jump")}}}, "jump:<null> > 10.0.0.1", true},
-		{&hostconn.SSHModel{Local: types.BoolValue(true)}, "local", true},
-		{&hostconn.SSHModel{ProviderSSHModel: hostconn.ProviderSSHModel{Host: types.StringUnknown()}}, "", false},
-		{&hostconn.SSHModel{ProviderSSHModel: hostconn.ProviderSSHModel{Host: types.StringValue("a"), Port: types.Int64Unknown()}}, "", false},
+		{&connection.SSHModel{ProviderSSHModel: connection.ProviderSSHModel{Host: types.StringValue("Node1.LAN.")}}, "node1.lan", true},
+		{&connection.SSHModel{ProviderSSHModel: connection.ProviderSSHModel{Host: types.StringValue("10.0.0.1"), Port: types.Int64Value(2201)}}, "10.0.0.1:2201", true},
+		{&connection.SSHModel{ProviderSSHModel: connection.ProviderSSHModel{Host: types.StringValue("10.0.0.1"), Bastion: &connection.BastionModel{Host: types.StringValue("Jump")}}}, "jump:<null> > 10.0.0.1", true},
+		{&connection.SSHModel{Local: types.BoolValue(true)}, "local", true},
+		{&connection.SSHModel{ProviderSSHModel: connection.ProviderSSHModel{Host: types.StringUnknown()}}, "", false},
+		{&connection.SSHModel{ProviderSSHModel: connection.ProviderSSHModel{Host: types.StringValue("a"), Port: types.Int64Unknown()}}, "", false},
 		{nil, "", false},
 	} {
 		if id, ok := sshIdentity(c.m); id != c.id || ok != c.okay {

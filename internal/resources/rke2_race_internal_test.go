@@ -11,9 +11,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 	"github.com/hashicorp/terraform-plugin-log/tflogtest"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 )
 
@@ -36,7 +35,7 @@ func TestRKE2ParallelNodeReadsLogSafely(t *testing.T) {
 
 	pool := remote.NewPool(logging.Pool) // as provider.New does
 	t.Cleanup(func() { _ = pool.Close() })
-	r := &RKE2Cluster{data: &providerdata.Data{Defaults: hostconn.Defaults{Pool: pool}}}
+	r := &RKE2Cluster{data: &connection.Data{Defaults: connection.Defaults{Pool: pool}}}
 	m := &RKE2ClusterModel{}
 	for i := range 8 {
 		n := RKE2NodeModel{Name: types.StringValue(fmt.Sprintf("node%d", i)), SSH: host.model()}

@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 )
 
 // sshTestHost is an in-process SSH server: it accepts one password and runs
@@ -84,8 +84,8 @@ func startSSHTestHost(t *testing.T) *sshTestHost {
 
 // model returns an ssh block that reaches the host as root with its
 // password and pinned host key.
-func (h *sshTestHost) model() *hostconn.SSHModel {
-	m := &hostconn.SSHModel{HostKey: types.StringValue(h.hostKey)}
+func (h *sshTestHost) model() *connection.SSHModel {
+	m := &connection.SSHModel{HostKey: types.StringValue(h.hostKey)}
 	m.Host = types.StringValue(h.addr.IP.String())
 	m.Port = types.Int64Value(int64(h.addr.Port))
 	m.User = types.StringValue("root")

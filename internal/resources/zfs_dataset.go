@@ -27,9 +27,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
 
@@ -50,7 +49,7 @@ const (
 
 // ZFSDataset is the homelab_zfs_dataset resource.
 type ZFSDataset struct {
-	data *providerdata.Data
+	data *connection.Data
 }
 
 // NewZFSDataset returns the homelab_zfs_dataset resource.
@@ -58,29 +57,29 @@ func NewZFSDataset() resource.Resource { return &ZFSDataset{} }
 
 // ZFSDatasetModel is the resource's data.
 type ZFSDatasetModel struct {
-	SSH              *hostconn.SSHModel `tfsdk:"ssh"`
-	ID               types.String       `tfsdk:"id"`
-	Name             types.String       `tfsdk:"name"`
-	Type             types.String       `tfsdk:"type"`
-	VolumeSize       types.String       `tfsdk:"volume_size"`
-	VolBlockSize     types.String       `tfsdk:"volblocksize"`
-	Sparse           types.Bool         `tfsdk:"sparse"`
-	Properties       types.Map          `tfsdk:"properties"`
-	Mountpoint       types.String       `tfsdk:"mountpoint"`
-	Quota            types.String       `tfsdk:"quota"`
-	Reservation      types.String       `tfsdk:"reservation"`
-	Encryption       *EncryptionModel   `tfsdk:"encryption"`
-	RecursiveDestroy types.Bool         `tfsdk:"recursive_destroy"`
-	AllowReplace     types.Bool         `tfsdk:"allow_replace"`
-	GUID             types.String       `tfsdk:"guid"`
-	Used             types.Int64        `tfsdk:"used"`
-	Available        types.Int64        `tfsdk:"available"`
-	Referenced       types.Int64        `tfsdk:"referenced"`
-	Mounted          types.Bool         `tfsdk:"mounted"`
-	Creation         types.String       `tfsdk:"creation"`
-	EncryptionRoot   types.String       `tfsdk:"encryption_root"`
-	KeyStatus        types.String       `tfsdk:"key_status"`
-	Timeouts         timeouts.Value     `tfsdk:"timeouts"`
+	SSH              *connection.SSHModel `tfsdk:"ssh"`
+	ID               types.String         `tfsdk:"id"`
+	Name             types.String         `tfsdk:"name"`
+	Type             types.String         `tfsdk:"type"`
+	VolumeSize       types.String         `tfsdk:"volume_size"`
+	VolBlockSize     types.String         `tfsdk:"volblocksize"`
+	Sparse           types.Bool           `tfsdk:"sparse"`
+	Properties       types.Map            `tfsdk:"properties"`
+	Mountpoint       types.String         `tfsdk:"mountpoint"`
+	Quota            types.String         `tfsdk:"quota"`
+	Reservation      types.String         `tfsdk:"reservation"`
+	Encryption       *EncryptionModel     `tfsdk:"encryption"`
+	RecursiveDestroy types.Bool           `tfsdk:"recursive_destroy"`
+	AllowReplace     types.Bool           `tfsdk:"allow_replace"`
+	GUID             types.String         `tfsdk:"guid"`
+	Used             types.Int64          `tfsdk:"used"`
+	Available        types.Int64          `tfsdk:"available"`
+	Referenced       types.Int64          `tfsdk:"referenced"`
+	Mounted          types.Bool           `tfsdk:"mounted"`
+	Creation         types.String         `tfsdk:"creation"`
+	EncryptionRoot   types.String         `tfsdk:"encryption_root"`
+	KeyStatus        types.String         `tfsdk:"key_status"`
+	Timeouts         timeouts.Value       `tfsdk:"timeouts"`
 }
 
 // EncryptionModel is the encryption {} block.
@@ -113,7 +112,7 @@ func (r *ZFSDataset) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 		Description: "A ZFS filesystem or volume (zvol) on a host, managed over SSH with the host's own `zfs` command. " +
 			"Only the properties set in the configuration are managed; a managed property that is later inherited or reset shows as drift.",
 		Blocks: map[string]schema.Block{
-			"ssh": hostconn.ResourceBlock(),
+			"ssh": connection.ResourceBlock(),
 			"encryption": schema.SingleNestedBlock{
 				Description: "Native ZFS encryption, chosen at creation (ZFS cannot encrypt an existing dataset). The key is never stored in state.",
 				Attributes: map[string]schema.Attribute{
@@ -183,7 +182,7 @@ func (r *ZFSDataset) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 }
 
 func (r *ZFSDataset) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
+	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 func (r *ZFSDataset) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
@@ -192,7 +191,7 @@ func (r *ZFSDataset) ValidateConfig(ctx context.Context, req resource.ValidateCo
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	resp.Diagnostics.Append(hostconn.Warnings(m.SSH, nil, path.Root("ssh"))...)
+	resp.Diagnostics.Append(connection.Warnings(m.SSH, nil, path.Root("ssh"))...)
 	volume := m.Type.ValueString() == "volume"
 	if !m.Type.IsUnknown() {
 		if volume && m.VolumeSize.IsNull() {

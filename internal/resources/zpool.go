@@ -24,9 +24,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/tfzfs"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
@@ -54,7 +53,7 @@ var createOnlyFSProps = map[string]bool{
 
 // ZPool is the homelab_zpool resource.
 type ZPool struct {
-	data *providerdata.Data
+	data *connection.Data
 }
 
 // NewZPool returns the homelab_zpool resource.
@@ -62,24 +61,24 @@ func NewZPool() resource.Resource { return &ZPool{} }
 
 // ZPoolModel is the resource's data.
 type ZPoolModel struct {
-	SSH                  *hostconn.SSHModel `tfsdk:"ssh"`
-	ID                   types.String       `tfsdk:"id"`
-	Name                 types.String       `tfsdk:"name"`
-	Vdevs                types.List         `tfsdk:"vdev"`
-	Properties           types.Map          `tfsdk:"properties"`
-	FilesystemProperties types.Map          `tfsdk:"filesystem_properties"`
-	Force                types.Bool         `tfsdk:"force"`
-	ForceDestroy         types.Bool         `tfsdk:"force_destroy"`
-	AllowReplace         types.Bool         `tfsdk:"allow_replace"`
-	GUID                 types.String       `tfsdk:"guid"`
-	Health               types.String       `tfsdk:"health"`
-	Size                 types.Int64        `tfsdk:"size"`
-	Allocated            types.Int64        `tfsdk:"allocated"`
-	Free                 types.Int64        `tfsdk:"free"`
-	Fragmentation        types.Int64        `tfsdk:"fragmentation"`
-	Status               types.List         `tfsdk:"status"`
-	DiskGUIDs            types.Map          `tfsdk:"disk_guids"`
-	Timeouts             timeouts.Value     `tfsdk:"timeouts"`
+	SSH                  *connection.SSHModel `tfsdk:"ssh"`
+	ID                   types.String         `tfsdk:"id"`
+	Name                 types.String         `tfsdk:"name"`
+	Vdevs                types.List           `tfsdk:"vdev"`
+	Properties           types.Map            `tfsdk:"properties"`
+	FilesystemProperties types.Map            `tfsdk:"filesystem_properties"`
+	Force                types.Bool           `tfsdk:"force"`
+	ForceDestroy         types.Bool           `tfsdk:"force_destroy"`
+	AllowReplace         types.Bool           `tfsdk:"allow_replace"`
+	GUID                 types.String         `tfsdk:"guid"`
+	Health               types.String         `tfsdk:"health"`
+	Size                 types.Int64          `tfsdk:"size"`
+	Allocated            types.Int64          `tfsdk:"allocated"`
+	Free                 types.Int64          `tfsdk:"free"`
+	Fragmentation        types.Int64          `tfsdk:"fragmentation"`
+	Status               types.List           `tfsdk:"status"`
+	DiskGUIDs            types.Map            `tfsdk:"disk_guids"`
+	Timeouts             timeouts.Value       `tfsdk:"timeouts"`
 }
 
 // VdevModel is one vdev block.
@@ -122,7 +121,7 @@ func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *reso
 			"A pool that holds data is never destroyed without `force_destroy = true`, and a failed disk shows in `health` " +
 			"and `status` and as a warning, never as a replacement.",
 		Blocks: map[string]schema.Block{
-			"ssh": hostconn.ResourceBlock(),
+			"ssh": connection.ResourceBlock(),
 			"vdev": schema.ListNestedBlock{
 				Description: "The pool's vdevs, in order. Name disks by `/dev/disk/by-id/...` so the names survive reboots and controller changes.",
 				Validators:  []validator.List{listvalidator.SizeAtLeast(1)},
@@ -177,7 +176,7 @@ func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *reso
 }
 
 func (r *ZPool) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.data = providerdata.Configure(req.ProviderData, &resp.Diagnostics)
+	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 // specsOf reads the vdev blocks; known is false while any part of them is
@@ -235,7 +234,7 @@ func (r *ZPool) ValidateConfig(ctx context.Context, req resource.ValidateConfigR
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	resp.Diagnostics.Append(hostconn.Warnings(m.SSH, nil, path.Root("ssh"))...)
+	resp.Diagnostics.Append(connection.Warnings(m.SSH, nil, path.Root("ssh"))...)
 	specs, known := specsOf(ctx, m.Vdevs)
 	if !known {
 		return

@@ -12,9 +12,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/providerdata"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
 )
@@ -33,13 +32,13 @@ const (
 
 // AccessModel is how a repository is reached.
 type AccessModel struct {
-	Repository   types.String       `tfsdk:"repository"`
-	SSH          *hostconn.SSHModel `tfsdk:"ssh"`
-	Password     types.String       `tfsdk:"password"`
-	PasswordFile types.String       `tfsdk:"password_file"`
-	Environment  types.Map          `tfsdk:"environment"`
-	Options      types.Map          `tfsdk:"options"`
-	ResticPath   types.String       `tfsdk:"restic_path"`
+	Repository   types.String         `tfsdk:"repository"`
+	SSH          *connection.SSHModel `tfsdk:"ssh"`
+	Password     types.String         `tfsdk:"password"`
+	PasswordFile types.String         `tfsdk:"password_file"`
+	Environment  types.Map            `tfsdk:"environment"`
+	Options      types.Map            `tfsdk:"options"`
+	ResticPath   types.String         `tfsdk:"restic_path"`
 }
 
 // Repo turns the access model into the restic client's repository; a
@@ -62,7 +61,7 @@ func (m *AccessModel) Repo(ctx context.Context, password string) (restic.Repo, d
 
 // Client connects to where restic runs and returns a client for the
 // repository. Secrets are masked in the provider's logs.
-func Client(ctx context.Context, d *providerdata.Data, m *AccessModel, password string) (context.Context, *restic.Client, diag.Diagnostics) {
+func Client(ctx context.Context, d *connection.Data, m *AccessModel, password string) (context.Context, *restic.Client, diag.Diagnostics) {
 	repo, diags := m.Repo(ctx, password)
 	if diags.HasError() {
 		return ctx, nil, diags
@@ -74,7 +73,7 @@ func Client(ctx context.Context, d *providerdata.Data, m *AccessModel, password 
 		runner = remote.NewLocal(false)
 	} else {
 		var cd diag.Diagnostics
-		runner, _, cd = hostconn.Connect(d.Conn(), m.SSH, path.Root("ssh"))
+		runner, _, cd = connection.Connect(d.Conn(), m.SSH, path.Root("ssh"))
 		diags.Append(cd...)
 		if diags.HasError() {
 			return ctx, nil, diags
@@ -94,7 +93,7 @@ func Mask(ctx context.Context, r restic.Repo) context.Context {
 			secrets = append(secrets, v)
 		}
 	}
-	return providerdata.MaskSecrets(ctx, secrets...)
+	return connection.MaskSecrets(ctx, secrets...)
 }
 
 // Explain adds what the user can do to a restic error. The repository is

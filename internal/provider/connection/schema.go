@@ -1,4 +1,4 @@
-package hostconn
+package connection
 
 import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"

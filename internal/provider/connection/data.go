@@ -1,6 +1,6 @@
 // Package providerdata is what the provider hands its resources and data
 // sources in Configure: the connection defaults and the per-operation caches.
-package providerdata
+package connection
 
 import (
 	"context"
@@ -10,14 +10,13 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/hostconn"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
 
 // Data is created by each ConfigureProvider call, so its caches live for one
 // Terraform operation (a plan or an apply) and never serve stale reads to the next.
 type Data struct {
-	hostconn.Defaults
+	Defaults
 	// ZFS shares one recursive read per pool among every ZFS resource of a host.
 	ZFS *zfs.Registry
 }
@@ -29,7 +28,7 @@ func From(v any) (*Data, error) {
 	}
 	d, ok := v.(*Data)
 	if !ok {
-		return nil, fmt.Errorf("expected *providerdata.Data, got %T; this is a bug in the provider", v)
+		return nil, fmt.Errorf("expected *connection.Data, got %T; this is a bug in the provider", v)
 	}
 	return d, nil
 }
@@ -67,7 +66,7 @@ func (d *Data) HasDefaultHost() bool {
 }
 
 // Conn returns the connection defaults, nil when the provider is not configured.
-func (d *Data) Conn() *hostconn.Defaults {
+func (d *Data) Conn() *Defaults {
 	if d == nil {
 		return nil
 	}
@@ -76,8 +75,8 @@ func (d *Data) Conn() *hostconn.Defaults {
 
 // ZFSClient connects to the host of an ssh block and returns a ZFS client
 // sharing this operation's per-host cache.
-func (d *Data) ZFSClient(m *hostconn.SSHModel) (*zfs.Client, hostconn.Target, diag.Diagnostics) {
-	runner, target, diags := hostconn.Connect(d.Conn(), m, path.Root("ssh"))
+func (d *Data) ZFSClient(m *SSHModel) (*zfs.Client, Target, diag.Diagnostics) {
+	runner, target, diags := Connect(d.Conn(), m, path.Root("ssh"))
 	if diags.HasError() {
 		return nil, target, diags
 	}

@@ -1,4 +1,4 @@
-package hostconn
+package connection
 
 import (
 	"os"
