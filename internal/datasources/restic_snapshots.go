@@ -2,6 +2,7 @@ package datasources
 
 import (
 	"context"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -64,7 +65,7 @@ func (d *ResticSnapshots) Schema(_ context.Context, _ datasource.SchemaRequest, 
 		Blocks: map[string]schema.Block{"ssh": ssh},
 		Attributes: map[string]schema.Attribute{
 			"repository": schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc,
-				Validators: []validator.String{tfrestic.NoPasswordInRepository{}}},
+				Validators: []validator.String{validators.NoPasswordInRepository()}},
 			"password": schema.StringAttribute{Optional: true, Sensitive: true,
 				Description: tfrestic.PasswordDesc + " Data source inputs are stored in state (sensitive); `password_file` keeps it out."},
 			"password_file": schema.StringAttribute{Optional: true, Description: tfrestic.PasswordFileDesc},

@@ -5,6 +5,7 @@ package provider
 
 import (
 	"context"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -92,7 +93,7 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 						Validators: []validator.String{stringvalidator.OneOf("auto", "ipmi", "redfish")}},
 					"insecure_tls": schema.BoolAttribute{Optional: true, Description: bmcDesc["insecure_tls"], MarkdownDescription: bmcDesc["insecure_tls"]},
 					"timeout": schema.StringAttribute{Optional: true, Description: bmcDesc["timeout"], MarkdownDescription: bmcDesc["timeout"],
-						Validators: []validator.String{connection.DurationValidator()}},
+						Validators: []validator.String{validators.Duration()}},
 				},
 			},
 			"kubernetes": schema.SingleNestedBlock{
@@ -103,7 +104,7 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 					"kubeconfig": schema.StringAttribute{Optional: true, Sensitive: true, Description: kubeDesc["kubeconfig"], MarkdownDescription: kubeDesc["kubeconfig"]},
 					"context":    schema.StringAttribute{Optional: true, Description: kubeDesc["context"], MarkdownDescription: kubeDesc["context"]},
 					"timeout": schema.StringAttribute{Optional: true, Description: kubeDesc["timeout"], MarkdownDescription: kubeDesc["timeout"],
-						Validators: []validator.String{connection.DurationValidator()}},
+						Validators: []validator.String{validators.Duration()}},
 				},
 			},
 		},

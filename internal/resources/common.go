@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -105,12 +104,6 @@ func explainZFS(err error) string {
 		"(`-l` loads encryption keys that can be loaded), then plan again. If it should no longer be managed here, remove it and its "+
 		"datasets from the state (`terraform state rm`) instead.", ni.Asked, ni.ImportCommand())
 }
-
-var (
-	poolNameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.:-]*$`)
-	diskRe     = regexp.MustCompile(`^/\S+$`)
-	draidRe    = regexp.MustCompile(`^draid[123]?(:\d+[dcs])*$`)
-)
 
 // timeoutsBlock is the timeouts {} block with a description naming the
 // defaults, which the framework's block does not carry.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 	"net"
 	"regexp"
 	"strconv"
@@ -189,9 +190,9 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 				Description: "The machine's BMC. Unset attributes fall back to the provider's `bmc` block. Omit for machines without one (Raspberry Pis).",
 				Attributes: map[string]schema.Attribute{
 					"address": schema.StringAttribute{Optional: true, Description: "BMC host name or IP address. Required in the block.",
-						Validators: []validator.String{hostValidator{}}},
+						Validators: []validator.String{validators.Host()}},
 					"port": schema.Int64Attribute{Optional: true, Description: "BMC port: default 623 (IPMI over LAN) or 443 (Redfish).",
-						Validators: connection.PortValidators},
+						Validators: validators.Port()},
 					"username": schema.StringAttribute{Optional: true, Description: "BMC user."},
 					"password": schema.StringAttribute{Optional: true, Sensitive: true,
 						Description: "BMC password, kept (sensitive) in state so refresh can reach the BMC.",
@@ -210,7 +211,7 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 						Description: "Accept a Redfish BMC's self-signed TLS certificate without verifying it."},
 					"timeout": schema.StringAttribute{Optional: true,
 						Description: "How long one BMC operation (with its retries) may take, as a Go duration (`30s`, `2m`); a BMC that stops answering fails the refresh or apply with an error that keeps the state. Default: the provider's `bmc.timeout`, else `30s`.",
-						Validators:  []validator.String{connection.DurationValidator()}},
+						Validators:  []validator.String{validators.Duration()}},
 				},
 			},
 			"boot": schema.SingleNestedBlock{
@@ -263,12 +264,12 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 				Description: "After reprovisioning, wait until the machine answers SSH (its server banner) before apply goes on.",
 				Attributes: map[string]schema.Attribute{
 					"host": schema.StringAttribute{Optional: true, Description: "Address the reinstalled machine answers SSH on. Required in the block.",
-						Validators: []validator.String{hostValidator{}}},
+						Validators: []validator.String{validators.Host()}},
 					"port": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(22), Description: "SSH port. Defaults to 22.",
-						Validators: connection.PortValidators},
+						Validators: validators.Port()},
 					"timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultWaitForSSH),
 						Description: "How long to wait, e.g. `20m`. Defaults to " + defaultWaitForSSH + "; also bounded by the create/update timeout.",
-						Validators:  []validator.String{connection.DurationValidator()}},
+						Validators:  []validator.String{validators.Duration()}},
 				},
 			},
 			"timeouts": timeoutsBlock(ctx, nodeCreateTimeout, nodeUpdateTimeout, nodeDeleteTimeout),
@@ -1108,27 +1109,4 @@ func (r *Node) ImportState(ctx context.Context, req resource.ImportStateRequest,
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("bmc"), b)...)
 	// Power is imported as managed so that the first plan compares it.
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("power"), "on")...)
-}
-
-// hostValidator accepts a host name or an IP address.
-type hostValidator struct{}
-
-var hostNameRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)
-
-func (hostValidator) Description(context.Context) string {
-	return "must be a host name or an IP address"
-}
-func (v hostValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-func (hostValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	s := req.ConfigValue.ValueString()
-	if net.ParseIP(s) != nil || (len(s) <= 253 && hostNameRe.MatchString(s)) {
-		return
-	}
-	resp.Diagnostics.AddAttributeError(req.Path, "Invalid address",
-		fmt.Sprintf("%q is neither an IP address nor a host name. Give the address only, without scheme or port (the port has its own attribute).", s))
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 	"regexp"
 	"strings"
 	"time"
@@ -95,7 +96,7 @@ func resticAccessAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
 		// Each resource sets its own plan behaviour for repository.
 		"repository": schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc,
-			Validators: []validator.String{tfrestic.NoPasswordInRepository{}}},
+			Validators: []validator.String{validators.NoPasswordInRepository()}},
 		"password": schema.StringAttribute{Optional: true, Sensitive: true, Description: tfrestic.PasswordDesc + " Stored (sensitive) in state; prefer `password_wo`."},
 		"password_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
 			Description: tfrestic.PasswordDesc + " Write-only: never stored. Change `password_wo_version` when it changes.",
@@ -115,7 +116,7 @@ func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 	attrs["repository"] = schema.StringAttribute{Required: true, Description: tfrestic.RepositoryDesc +
 		" Spellings that restic opens as the same repository (`/srv/r`, `local:/srv/r`, `/srv/r/`; `sftp:host:/p` and `sftp://host//p`; a `rest:` URL with or without its trailing slash) are the same place: changing one into another only updates the state. " +
 		"Another place replaces the resource; that is refused while the state has `destroy_data = true` (see `destroy_data`).",
-		Validators: []validator.String{tfrestic.NoPasswordInRepository{}}}
+		Validators: []validator.String{validators.NoPasswordInRepository()}}
 	// Null in state after an import, until the first apply reads them
 	// with the password: then known after apply, not null.
 	computed := func(desc string) schema.StringAttribute {

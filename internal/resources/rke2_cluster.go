@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 	"regexp"
 	"sort"
 	"strings"
@@ -146,7 +147,7 @@ func rke2NodeBlock(role string) schema.ListNestedBlock {
 				"taints": schema.ListAttribute{Optional: true, Computed: true, ElementType: types.StringType,
 					Description: "Node taints as `key=value:Effect` or `key:Effect` (RKE2's `node-taint`). Set at registration and kept in line through the Kubernetes API when they change. " +
 						"Left out, a node of the cluster keeps the taints it has (an imported node, those of its config.yaml); `[]` removes them.",
-					Validators: []validator.List{listvalidator.ValueStringsAre(taintValidator{})}},
+					Validators: []validator.List{listvalidator.ValueStringsAre(validators.Taint())}},
 				"config": schema.MapAttribute{Optional: true, Computed: true, ElementType: types.StringType,
 					Description: "Left out, a node of the cluster keeps the keys it has (an imported node, those of its config.yaml that no other attribute models); `{}` removes them. " +
 						"This node's own `config.yaml` keys (flag names without `--`), over the cluster-wide `config`; e.g. `{ \"node-ip\" = \"192.168.1.21\" }`. " +
@@ -228,7 +229,7 @@ func (r *RKE2Cluster) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 			"manifests": schema.MapAttribute{Optional: true, Sensitive: true, ElementType: types.StringType,
 				Description: "Kubernetes manifests (name to YAML, multi-document allowed) written to `/var/lib/rancher/rke2/server/manifests/<name>.yaml` on every server, which RKE2 applies and re-applies when they change " +
 					"(e.g. MetalLB, cert-manager, kube-vip). Removing an entry deletes the file, not the objects. A file changed or deleted on a server shows as drift. Sensitive, as manifests often carry secrets.",
-				Validators: []validator.Map{manifestNamesValidator{}}},
+				Validators: []validator.Map{validators.ManifestNames()}},
 			"drain": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
 				Description: "Drain each node (cordon, evict its pods through the Eviction API, skipping DaemonSet and mirror pods) before upgrading it, and uncordon it once it is Ready again. " +
 					"Evictions a PodDisruptionBudget refuses are retried for up to `drain_timeout`. A node that is alone in the cluster is not drained. Nodes being removed are always cordoned and drained. " +
@@ -236,7 +237,7 @@ func (r *RKE2Cluster) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 			"drain_timeout": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(rke2DefaultDrainTimeout),
 				Description: "How long one node's drain may take, as a duration such as `10m` (default " + rke2DefaultDrainTimeout + "). When it runs out, an upgrade fails with the pods still on the node; " +
 					"the removal of a node that cannot be reached (a machine gone for good) goes on: its Node is deleted from the cluster and the pods left on it are reported in a warning.",
-				Validators: []validator.String{connection.DurationValidator()}},
+				Validators: []validator.String{validators.Duration()}},
 			"drain_delete_emptydir_data": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				Description: "Let a drain evict pods that keep data in `emptyDir` volumes, deleting that data (kubectl drain's `--delete-emptydir-data`). Defaults to false: " +
 					"a drain that would evict such a pod (an upgrade with `drain`, or a node removed) fails before anything is changed and names the pods."},
@@ -461,47 +462,6 @@ func sshIdentity(m *connection.SSHModel) (string, bool) {
 		id = strings.ToLower(b.Host.ValueString()) + ":" + b.Port.String() + " > " + id
 	}
 	return id, true
-}
-
-// taintValidator checks key=value:Effect.
-type taintValidator struct{}
-
-func (taintValidator) Description(context.Context) string {
-	return "must be a taint written key=value:Effect or key:Effect"
-}
-func (v taintValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-func (taintValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if _, err := kube.ParseTaint(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid taint", err.Error())
-	}
-}
-
-// manifestNamesValidator checks the manifest names (they become file names).
-type manifestNamesValidator struct{}
-
-func (manifestNamesValidator) Description(context.Context) string {
-	return "names must be lowercase letters, digits, '.', '_' and '-', not starting with rke2-"
-}
-func (v manifestNamesValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-func (manifestNamesValidator) ValidateMap(_ context.Context, req validator.MapRequest, resp *validator.MapResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	for k := range req.ConfigValue.Elements() {
-		switch {
-		case !rke2.ManifestNameRe.MatchString(k):
-			resp.Diagnostics.AddAttributeError(req.Path.AtMapKey(k), "Invalid manifest name",
-				fmt.Sprintf("%q becomes the file name %q: use lowercase letters, digits, '.', '_' and '-'.", k, k+".yaml"))
-		case strings.HasPrefix(k, "rke2-"):
-			resp.Diagnostics.AddAttributeError(req.Path.AtMapKey(k), "Reserved manifest name",
-				fmt.Sprintf("%q would replace one of RKE2's own manifests (rke2-*.yaml); choose another name.", k))
-		}
-	}
 }
 
 // knownStrings returns a map's entries; known is false while the map or

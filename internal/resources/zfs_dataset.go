@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 	"io"
 	"regexp"
 	"sort"
@@ -142,11 +143,11 @@ func (r *ZFSDataset) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 				Validators:    []validator.String{stringvalidator.OneOf("filesystem", "volume")},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 			"volume_size": schema.StringAttribute{Optional: true, Description: "Size of a volume, e.g. `10G` (binary units). Required for volumes; can grow or shrink in place.",
-				Validators: []validator.String{sizeValidator{}}},
+				Validators: []validator.String{validators.Size()}},
 			"volblocksize": schema.StringAttribute{Optional: true, Computed: true,
 				Description: "Block size of a volume, e.g. `16K`. Set at creation only; left out, ZFS chooses it and state keeps the volume's real value, " +
 					"so an adopted volume is never replaced over it. A value that differs from the volume's replaces it, which is refused unless `allow_replace = true`.",
-				Validators: []validator.String{sizeValidator{}}, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+				Validators: []validator.String{validators.Size()}, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 			"sparse": schema.BoolAttribute{Optional: true, Computed: true,
 				Description: "A sparse (thin) volume, without a reservation for its full size (`refreservation=none`); false reserves it (`refreservation=auto`). " +
 					"Changed in place; left out, a new volume is not sparse and an existing one keeps what it has.",
@@ -156,8 +157,8 @@ func (r *ZFSDataset) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 					"Left out of the configuration, the properties in state (after an import: every locally set one) are kept as they are.",
 				PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()}},
 			"mountpoint":  schema.StringAttribute{Optional: true, Description: "Mount point (the `mountpoint` property): a path, `legacy` or `none`."},
-			"quota":       schema.StringAttribute{Optional: true, Description: "Quota (the `quota` property), e.g. `500G` or `none`.", Validators: []validator.String{sizeValidator{}}},
-			"reservation": schema.StringAttribute{Optional: true, Description: "Reservation (the `reservation` property), e.g. `50G` or `none`.", Validators: []validator.String{sizeValidator{}}},
+			"quota":       schema.StringAttribute{Optional: true, Description: "Quota (the `quota` property), e.g. `500G` or `none`.", Validators: []validator.String{validators.Size()}},
+			"reservation": schema.StringAttribute{Optional: true, Description: "Reservation (the `reservation` property), e.g. `50G` or `none`.", Validators: []validator.String{validators.Size()}},
 			"allow_replace": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				Description: "Allow changes ZFS cannot make to an existing dataset (a different `type` or `volblocksize`, a move to another pool, " +
 					"an `encryption` block added or removed) to destroy it and create an empty one. Without it they are refused at plan time."},
@@ -854,20 +855,4 @@ func (r *ZFSDataset) ImportState(ctx context.Context, req resource.ImportStateRe
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-// sizeValidator checks that a value is a size zfs understands.
-type sizeValidator struct{}
-
-func (sizeValidator) Description(context.Context) string {
-	return "must be a size such as 512, 16K, 10G or 1.5T, or none"
-}
-func (v sizeValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-func (sizeValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if _, err := zfs.ParseSize(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid size", err.Error())
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 	"sort"
 	"strings"
 	"time"
@@ -132,10 +133,10 @@ func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *reso
 					"type": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(zfs.TypeStripe),
 						Description: "`stripe` (default: every disk is a vdev of its own), `mirror`, `raidz1`, `raidz2`, `raidz3`, or a dRAID spec such as `draid1:2d:1s`.",
 						Validators: []validator.String{stringvalidator.Any(stringvalidator.OneOf(zfs.TypeStripe, zfs.TypeMirror, zfs.TypeRaidz1, zfs.TypeRaidz2, zfs.TypeRaidz3),
-							stringvalidator.RegexMatches(draidRe, "a dRAID spec such as draid1:2d:1s"))}},
+							validators.DRAID())}},
 					"disks": schema.ListAttribute{ElementType: types.StringType, Required: true,
 						Description: "Disk paths, e.g. `/dev/disk/by-id/ata-WDC_WD80EFAX-68KNBN0_VAGXXXXX`. New disks of a raidz expansion go at the end.",
-						Validators:  []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(stringvalidator.RegexMatches(diskRe, "must be an absolute device path such as /dev/disk/by-id/..."))}},
+						Validators:  []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(validators.DiskPath())}},
 				}},
 			},
 			"timeouts": timeoutsBlock(ctx, zpoolCreateTimeout, zpoolUpdateTimeout, zpoolDeleteTimeout),
@@ -144,7 +145,7 @@ func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *reso
 			"id": schema.StringAttribute{Computed: true, Description: "The pool's GUID.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 			"name": schema.StringAttribute{Required: true, Description: "Pool name. Renaming needs an export and import, so it is refused unless `allow_replace` is set.",
-				Validators: []validator.String{stringvalidator.RegexMatches(poolNameRe, "must start with a letter and hold only letters, digits, _ - . :")}},
+				Validators: []validator.String{validators.PoolName()}},
 			"properties": schema.MapAttribute{ElementType: types.StringType, Optional: true, Computed: true,
 				Description: "Pool properties such as `ashift`, `autotrim`, `autoexpand`, `comment`. Only these are managed; they are set at creation and changed in place (`ashift` then applies to vdevs added later). " +
 					"Left out of the configuration, the properties in state (after an import: every locally set one) are kept as they are.",

@@ -9,7 +9,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
@@ -111,30 +110,4 @@ func Explain(err error, repository string) string {
 		return fmt.Sprintf("%v\n\nThe repository or the host restic runs on could not be reached; nothing was changed and the state was kept.", err)
 	}
 	return err.Error()
-}
-
-// NoPasswordInRepository refuses a repository URL that holds a password:
-// the repository is stored in state and shown in plans in clear text.
-type NoPasswordInRepository struct{}
-
-func (NoPasswordInRepository) Description(context.Context) string {
-	return "must not hold a password; rest-server credentials go in environment"
-}
-
-func (v NoPasswordInRepository) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (NoPasswordInRepository) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	repo := req.ConfigValue.ValueString()
-	if restic.RedactRepository(repo) == repo {
-		return
-	}
-	resp.Diagnostics.AddAttributeError(req.Path, "Password in the repository URL",
-		fmt.Sprintf("The repository %s holds a password, which would be stored in the state and shown in plans in clear text. "+
-			"Remove it from the URL and set environment = { RESTIC_REST_USERNAME = ..., RESTIC_REST_PASSWORD = ... } instead "+
-			"(the environment is sensitive; it works with every restic version).", restic.RedactRepository(repo)))
 }

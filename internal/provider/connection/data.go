@@ -1,5 +1,5 @@
-// Package providerdata is what the provider hands its resources and data
-// sources in Configure: the connection defaults and the per-operation caches.
+// Data is what the provider hands its resources and data sources in
+// Configure: the connection defaults and the per-operation caches.
 package connection
 
 import (

@@ -1,14 +1,12 @@
 package connection
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 )
@@ -297,28 +295,4 @@ func Connect(d *Defaults, m *SSHModel, at path.Path) (remote.Runner, Target, dia
 		return nil, t, diags
 	}
 	return r, t, diags
-}
-
-// durationValidator checks that a string parses as a positive Go duration.
-type durationValidator struct{}
-
-// DurationValidator checks that a string attribute is a positive Go
-// duration such as 30s or 15m.
-func DurationValidator() validator.String { return durationValidator{} }
-
-func (durationValidator) Description(context.Context) string {
-	return "must be a positive duration such as 30s or 2m"
-}
-
-func (v durationValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (durationValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if !known(req.ConfigValue) {
-		return
-	}
-	d, err := time.ParseDuration(req.ConfigValue.ValueString())
-	if err != nil || d <= 0 {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid duration",
-			fmt.Sprintf("%q is not a positive duration; write it like 30s, 90s or 2m.", req.ConfigValue.ValueString()))
-	}
 }

@@ -1,13 +1,13 @@
 package connection
 
 import (
-	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	dschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	pschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	rschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 )
 
 type kind int
@@ -31,13 +31,10 @@ type attr struct {
 	intV     []validator.Int64
 }
 
-// PortValidators accept a TCP or UDP port number.
-var PortValidators = []validator.Int64{int64validator.Between(1, 65535)}
-
 var sshAttrs = []attr{
 	{name: "host", kind: kString, desc: "Address or DNS name of the host. In the provider's block it is the default host: resources and data sources whose `ssh` block is omitted or leaves `host` unset reach it, so a one-host homelab needs no `ssh` block per resource and imports by plain name.",
 		strV: []validator.String{stringvalidator.LengthAtLeast(1)}},
-	{name: "port", kind: kInt, desc: "SSH port. Defaults to the provider's `ssh.port`, then 22.", intV: PortValidators},
+	{name: "port", kind: kInt, desc: "SSH port. Defaults to the provider's `ssh.port`, then 22.", intV: validators.Port()},
 	{name: "user", kind: kString, desc: "User to log in as. Defaults to the provider's `ssh.user`, then `root`. Non-root users need `sudo = true` for privileged operations."},
 	{name: "private_key", kind: kString, sensitive: true, desc: "Private key (PEM or OpenSSH format, the key's content, not a path; use `file()` to read one). Passphrase-protected keys must go through `agent` instead."},
 	{name: "password", kind: kString, sensitive: true, desc: "Password for password or keyboard-interactive authentication. Prefer keys."},
@@ -47,15 +44,15 @@ var sshAttrs = []attr{
 	{name: "insecure_ignore_host_key", kind: kBool, desc: "Skip host key verification. Anyone between the provider and the host can then read and change everything sent, including secrets. Emits a warning."},
 	{name: "sudo", kind: kBool, desc: "Run commands through `sudo -n` when `user` is not root. Sudo must not ask for a password (a `NOPASSWD` rule): a prompt fails at once instead of hanging."},
 	{name: "timeout", kind: kString, desc: "How long to wait for the TCP connection and SSH handshake, as a Go duration (`30s`, `2m`). Defaults to the provider's `ssh.timeout`, then `30s`.",
-		strV: []validator.String{durationValidator{}}},
+		strV: []validator.String{validators.Duration()}},
 	{name: "command_timeout", kind: kString, desc: "How long one command may run when the operation has no deadline of its own (refresh, plan, data sources; create, update and delete are bounded by the resource's `timeouts` instead), as a Go duration. A command that does not answer in time (a hung disk, a suspended pool, a frozen host) fails the operation with an error that keeps the state. Defaults to the provider's `ssh.command_timeout`, then `5m`.",
-		strV: []validator.String{durationValidator{}}},
+		strV: []validator.String{validators.Duration()}},
 	{name: "local", kind: kBool, onlyHost: true, desc: "Run commands on the machine Terraform runs on, without SSH. Requires `host = \"localhost\"`; `sudo` still applies."},
 }
 
 var bastionAttrs = []attr{
 	{name: "host", kind: kString, desc: "Address or DNS name of the jump host.", strV: []validator.String{stringvalidator.LengthAtLeast(1)}},
-	{name: "port", kind: kInt, desc: "SSH port of the jump host. Defaults to 22.", intV: PortValidators},
+	{name: "port", kind: kInt, desc: "SSH port of the jump host. Defaults to 22.", intV: validators.Port()},
 	{name: "user", kind: kString, desc: "User on the jump host. Defaults to the target's user."},
 	{name: "private_key", kind: kString, sensitive: true, desc: "Private key for the jump host. Defaults to the target's key."},
 	{name: "password", kind: kString, sensitive: true, desc: "Password for the jump host. Defaults to the target's password."},
