@@ -5,7 +5,6 @@ package provider
 
 import (
 	"context"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -16,12 +15,17 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/datasources"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/host"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/metallb"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/node"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/restic"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/rke2"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/zfs"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/resources"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
+	zfsclient "github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
 
 // TypeName is the provider's type name, the prefix of its resources.
@@ -135,7 +139,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	logging.Debug(ctx, "configuring homelab provider", map[string]any{"version": p.version, "ssh_defaults": m.SSH != nil})
 	data := &connection.Data{
 		Defaults: connection.Defaults{Pool: p.pool, SSH: m.SSH, BMC: m.BMC, Kubernetes: m.Kubernetes},
-		ZFS:      zfs.NewRegistry(),
+		ZFS:      zfsclient.NewRegistry(),
 	}
 	resp.DataSourceData = data
 	resp.ResourceData = data
@@ -143,21 +147,21 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 
 func (p *Provider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
-		resources.NewZPool,
-		resources.NewZFSDataset,
-		resources.NewMetalLBPool,
-		resources.NewNode,
-		resources.NewResticRepo,
-		resources.NewResticBackup,
-		resources.NewRKE2Cluster,
+		zfs.NewZPool,
+		zfs.NewZFSDataset,
+		metallb.NewMetalLBPool,
+		node.NewNode,
+		restic.NewResticRepo,
+		restic.NewResticBackup,
+		rke2.NewRKE2Cluster,
 	}
 }
 
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
-		datasources.NewHost,
-		datasources.NewZPool,
-		datasources.NewZFSDatasets,
-		datasources.NewResticSnapshots,
+		host.NewHost,
+		zfs.NewZPoolDataSource,
+		zfs.NewZFSDatasets,
+		restic.NewResticSnapshots,
 	}
 }

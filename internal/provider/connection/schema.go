@@ -7,6 +7,7 @@ import (
 	pschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	rschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 )
 
@@ -168,4 +169,13 @@ func providerAttr(a attr) pschema.Attribute {
 		return pschema.BoolAttribute{Description: a.desc, MarkdownDescription: a.desc, Optional: true, Sensitive: a.sensitive}
 	}
 	return pschema.StringAttribute{Description: a.desc, MarkdownDescription: a.desc, Optional: true, Sensitive: a.sensitive, Validators: a.strV}
+}
+
+// OptionalResourceBlock is a resource's ssh block where it may be omitted
+// (restic then runs locally; a netboot server may be a local directory).
+func OptionalResourceBlock(desc string) rschema.SingleNestedBlock {
+	b := ResourceBlock()
+	b.Validators = nil
+	b.Description, b.MarkdownDescription = desc, desc
+	return b
 }

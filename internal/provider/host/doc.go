@@ -1,0 +1,3 @@
+// Package host holds the homelab_host data source: the facts of a machine
+// reached over SSH or the machine Terraform runs on.
+package host

@@ -1,0 +1,9 @@
+package node_test
+
+import (
+	"testing"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/acctest"
+)
+
+func TestMain(m *testing.M) { acctest.Main(m) }

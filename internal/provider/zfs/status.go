@@ -1,0 +1,62 @@
+// Terraform values of ZFS objects that the pool resource and the pool data
+// source share.
+
+package zfs
+
+import (
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
+)
+
+// DiskStatusType is the object type of one disk in a status list.
+var DiskStatusType = map[string]attr.Type{
+	"path": types.StringType, "state": types.StringType,
+	"read_errors": types.Int64Type, "write_errors": types.Int64Type, "checksum_errors": types.Int64Type,
+}
+
+// VdevStatusType is the object type of one top-level vdev in a status list.
+var VdevStatusType = map[string]attr.Type{
+	"role": types.StringType, "name": types.StringType, "type": types.StringType, "state": types.StringType,
+	"read_errors": types.Int64Type, "write_errors": types.Int64Type, "checksum_errors": types.Int64Type,
+	"disks": types.ListType{ElemType: types.ObjectType{AttrTypes: DiskStatusType}},
+}
+
+// StatusList renders a pool's vdev tree: every top-level vdev with its
+// state, error counters and leaf disks.
+func StatusList(p *zfs.Pool) types.List {
+	errVals := func(d zfs.Device) map[string]attr.Value {
+		return map[string]attr.Value{
+			"state": types.StringValue(d.State), "read_errors": types.Int64Value(int64(d.Read)),
+			"write_errors": types.Int64Value(int64(d.Write)), "checksum_errors": types.Int64Value(int64(d.Checksum)),
+		}
+	}
+	var leaves func(d zfs.Device) []zfs.Device
+	leaves = func(d zfs.Device) []zfs.Device {
+		if len(d.Children) == 0 {
+			return []zfs.Device{d}
+		}
+		var out []zfs.Device
+		for _, c := range d.Children {
+			out = append(out, leaves(c)...)
+		}
+		return out
+	}
+	var vdevs []attr.Value
+	for _, d := range p.Devices {
+		var disks []attr.Value
+		for _, leaf := range leaves(d) {
+			v := errVals(leaf)
+			v["path"] = types.StringValue(leaf.Path)
+			disks = append(disks, types.ObjectValueMust(DiskStatusType, v))
+		}
+		v := errVals(d)
+		v["role"] = types.StringValue(d.Role)
+		v["name"] = types.StringValue(d.Name)
+		v["type"] = types.StringValue(d.Type)
+		v["disks"] = types.ListValueMust(types.ObjectType{AttrTypes: DiskStatusType}, disks)
+		vdevs = append(vdevs, types.ObjectValueMust(VdevStatusType, v))
+	}
+	return types.ListValueMust(types.ObjectType{AttrTypes: VdevStatusType}, vdevs)
+}

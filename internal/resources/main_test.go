@@ -1,9 +1,0 @@
-package resources_test
-
-import (
-	"testing"
-
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/acctest"
-)
-
-func TestMain(m *testing.M) { acctest.Main(m) }
