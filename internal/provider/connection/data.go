@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
 
@@ -65,8 +66,37 @@ func (d *Data) HasDefaultHost() bool {
 	return d != nil && d.SSH != nil && !d.SSH.Host.IsNull()
 }
 
-// Conn returns the connection defaults, nil when the provider is not configured.
-func (d *Data) Conn() *Defaults {
+// Absent says what a missing ssh block (and no default host in the
+// provider's) means for a resource or data source.
+type Absent int
+
+const (
+	// HostRequired: the resource's ssh block or the provider's must name
+	// the host; without one, Runner reports "Missing SSH host".
+	HostRequired Absent = iota
+	// LocalWhenNoHost: with no ssh block and no default host in the
+	// provider's, commands run on the machine Terraform runs on (restic).
+	LocalWhenNoHost
+)
+
+// ThisMachine is the runner for the machine Terraform runs on, without
+// sudo: where restic runs without an ssh block, and a netboot server that
+// is a local directory.
+func ThisMachine() remote.Runner { return remote.NewLocal(false) }
+
+// Runner is the one entry point from an ssh block to a command runner: the
+// block merged over the provider's (see Resolve), pooled SSH, or this
+// machine for `local = true` and, with LocalWhenNoHost, for no host at all.
+// at is the block's path, for the diagnostics.
+func (d *Data) Runner(m *SSHModel, at path.Path, absent Absent) (remote.Runner, Target, diag.Diagnostics) {
+	if absent == LocalWhenNoHost && m == nil && !d.HasDefaultHost() {
+		return ThisMachine(), Target{Local: true}, nil
+	}
+	return connect(d.conn(), m, at)
+}
+
+// conn returns the connection defaults, nil when the provider is not configured.
+func (d *Data) conn() *Defaults {
 	if d == nil {
 		return nil
 	}
@@ -76,7 +106,7 @@ func (d *Data) Conn() *Defaults {
 // ZFSClient connects to the host of an ssh block and returns a ZFS client
 // sharing this operation's per-host cache.
 func (d *Data) ZFSClient(m *SSHModel) (*zfs.Client, Target, diag.Diagnostics) {
-	runner, target, diags := Connect(d.Conn(), m, path.Root("ssh"))
+	runner, target, diags := d.Runner(m, path.Root("ssh"), HostRequired)
 	if diags.HasError() {
 		return nil, target, diags
 	}

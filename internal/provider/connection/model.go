@@ -92,44 +92,6 @@ func (t Target) String() string {
 	return t.Config.String()
 }
 
-// known reports whether v holds a usable value (set and known).
-func known(v interface {
-	IsNull() bool
-	IsUnknown() bool
-}) bool {
-	return !v.IsNull() && !v.IsUnknown()
-}
-
-func str(own, def types.String, fallback string) string {
-	switch {
-	case known(own):
-		return own.ValueString()
-	case known(def):
-		return def.ValueString()
-	}
-	return fallback
-}
-
-func boolean(own, def types.Bool) bool {
-	switch {
-	case known(own):
-		return own.ValueBool()
-	case known(def):
-		return def.ValueBool()
-	}
-	return false
-}
-
-func integer(own, def types.Int64, fallback int64) int64 {
-	switch {
-	case known(own):
-		return own.ValueInt64()
-	case known(def):
-		return def.ValueInt64()
-	}
-	return fallback
-}
-
 // Unknowns lists the attributes (as paths relative to the block) that are
 // still unknown, in the host's block or the provider's defaults. A target
 // cannot be resolved until they are known.
@@ -190,14 +152,14 @@ func Resolve(m *SSHModel, d *ProviderSSHModel, at path.Path) (Target, diag.Diagn
 				"after the value is known.", strings.Join(u, ", ")))
 		return Target{}, diags
 	}
-	host := str(m.Host, d.Host, "")
+	host := String(m.Host, d.Host, "")
 	if host == "" {
 		diags.AddAttributeError(at.AtName("host"), "Missing SSH host",
 			"Set `host` in this `ssh` block, or a default `host` in the provider's `ssh` block (a one-host homelab then needs no `ssh` block per resource).")
 		return Target{}, diags
 	}
-	t := Target{Sudo: boolean(m.Sudo, d.Sudo)}
-	commandTimeout, err := time.ParseDuration(str(m.CommandTimeout, d.CommandTimeout, remote.DefaultCommandTimeout.String()))
+	t := Target{Sudo: Bool(m.Sudo, d.Sudo)}
+	commandTimeout, err := time.ParseDuration(String(m.CommandTimeout, d.CommandTimeout, remote.DefaultCommandTimeout.String()))
 	if err != nil {
 		diags.AddAttributeError(at.AtName("command_timeout"), "Invalid SSH command timeout", err.Error())
 		return Target{}, diags
@@ -213,21 +175,21 @@ func Resolve(m *SSHModel, d *ProviderSSHModel, at path.Path) (Target, diag.Diagn
 		t.Local = true
 		return t, diags
 	}
-	timeout, err := time.ParseDuration(str(m.Timeout, d.Timeout, remote.DefaultTimeout.String()))
+	timeout, err := time.ParseDuration(String(m.Timeout, d.Timeout, remote.DefaultTimeout.String()))
 	if err != nil {
 		diags.AddAttributeError(at.AtName("timeout"), "Invalid SSH timeout", err.Error())
 		return Target{}, diags
 	}
 	cfg := remote.Config{
 		Host:                  host,
-		Port:                  int(integer(m.Port, d.Port, remote.DefaultPort)),
-		User:                  str(m.User, d.User, "root"),
-		PrivateKey:            str(m.PrivateKey, d.PrivateKey, ""),
-		Password:              str(m.Password, d.Password, ""),
-		Agent:                 boolean(m.Agent, d.Agent),
-		KnownHostsFile:        ExpandHome(str(m.KnownHostsFile, d.KnownHostsFile, "")),
-		HostKey:               str(m.HostKey, types.StringNull(), ""),
-		InsecureIgnoreHostKey: boolean(m.InsecureIgnoreHostKey, d.InsecureIgnoreHostKey),
+		Port:                  int(Int64(m.Port, d.Port, remote.DefaultPort)),
+		User:                  String(m.User, d.User, "root"),
+		PrivateKey:            String(m.PrivateKey, d.PrivateKey, ""),
+		Password:              String(m.Password, d.Password, ""),
+		Agent:                 Bool(m.Agent, d.Agent),
+		KnownHostsFile:        ExpandHome(String(m.KnownHostsFile, d.KnownHostsFile, "")),
+		HostKey:               String(m.HostKey, types.StringNull(), ""),
+		InsecureIgnoreHostKey: Bool(m.InsecureIgnoreHostKey, d.InsecureIgnoreHostKey),
 		Timeout:               timeout,
 		CommandTimeout:        commandTimeout,
 		Sudo:                  t.Sudo,
@@ -249,11 +211,11 @@ func Resolve(m *SSHModel, d *ProviderSSHModel, at path.Path) (Target, diag.Diagn
 		bc := cfg // the jump host inherits the target's credentials and known_hosts
 		bc.Bastion, bc.HostKey, bc.Sudo = nil, "", false
 		bc.Host = b.Host.ValueString()
-		bc.Port = int(integer(b.Port, types.Int64Null(), remote.DefaultPort))
-		bc.User = str(b.User, types.StringNull(), cfg.User)
-		bc.PrivateKey = str(b.PrivateKey, types.StringNull(), cfg.PrivateKey)
-		bc.Password = str(b.Password, types.StringNull(), cfg.Password)
-		bc.HostKey = str(b.HostKey, types.StringNull(), "")
+		bc.Port = int(Int64(b.Port, types.Int64Null(), remote.DefaultPort))
+		bc.User = String(b.User, types.StringNull(), cfg.User)
+		bc.PrivateKey = String(b.PrivateKey, types.StringNull(), cfg.PrivateKey)
+		bc.Password = String(b.Password, types.StringNull(), cfg.Password)
+		bc.HostKey = String(b.HostKey, types.StringNull(), "")
 		cfg.Bastion = &bc
 	}
 	t.Config = cfg
@@ -273,8 +235,8 @@ func Warnings(m *SSHModel, d *ProviderSSHModel, at path.Path) diag.Diagnostics {
 	return diags
 }
 
-// Connect resolves the target and returns a Runner for it.
-func Connect(d *Defaults, m *SSHModel, at path.Path) (remote.Runner, Target, diag.Diagnostics) {
+// connect resolves the target and returns a Runner for it.
+func connect(d *Defaults, m *SSHModel, at path.Path) (remote.Runner, Target, diag.Diagnostics) {
 	var def *ProviderSSHModel
 	if d != nil {
 		def = d.SSH

@@ -95,7 +95,7 @@ func (d *Host) Read(ctx context.Context, req datasource.ReadRequest, resp *datas
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	runner, target, diags := connection.Connect(d.data.Conn(), m.SSH, path.Root("ssh"))
+	runner, target, diags := d.data.Runner(m.SSH, path.Root("ssh"), connection.HostRequired)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return

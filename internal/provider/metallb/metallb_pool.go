@@ -223,16 +223,7 @@ func (r *MetalLBPool) ValidateConfig(ctx context.Context, req resource.ValidateC
 // the provider's kubernetes block.
 func (r *MetalLBPool) client(m *MetalLBPoolModel) (*kube.Client, diag.Diagnostics) {
 	var diags diag.Diagnostics
-	a := kube.Access{}
-	if d := r.data; d != nil && d.Kubernetes != nil {
-		a.KubeconfigPath = connection.ExpandHome(d.Kubernetes.KubeconfigPath.ValueString())
-		a.Kubeconfig = []byte(d.Kubernetes.Kubeconfig.ValueString())
-		a.Context = d.Kubernetes.Context.ValueString()
-	}
-	if v := m.Kubeconfig.ValueString(); v != "" {
-		a = kube.Access{Kubeconfig: []byte(v)}
-	}
-	a.Timeout = kubeTimeout(r.data)
+	a := r.data.KubeAccess(m.Kubeconfig)
 	c, err := kube.NewClient(a)
 	if err != nil {
 		diags.AddAttributeError(path.Root("kubeconfig"), "Unable to configure the Kubernetes client",

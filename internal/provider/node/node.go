@@ -33,7 +33,6 @@ import (
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/tfhelp"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/pxe"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 )
 
 var (
@@ -541,29 +540,10 @@ func pxeConfigChanged(ctx context.Context, prior, next *NodePXEModel) (changed, 
 func (r *Node) bmcClient(ctx context.Context, m *NodeModel, passwordWO string) (context.Context, *bmc.Client, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	b := m.BMC
-	cfg := bmc.Config{Host: b.Address.ValueString(), Port: int(b.Port.ValueInt64()), Username: b.Username.ValueString(),
-		Password: b.Password.ValueString(), Protocol: b.Protocol.ValueString(), InsecureTLS: b.InsecureTLS.ValueBool()}
-	if d := r.data; d != nil && d.BMC != nil {
-		def := d.BMC
-		if cfg.Username == "" {
-			cfg.Username = def.Username.ValueString()
-		}
-		if cfg.Password == "" {
-			cfg.Password = def.Password.ValueString()
-		}
-		if cfg.Protocol == "" {
-			cfg.Protocol = def.Protocol.ValueString()
-		}
-		if b.InsecureTLS.IsNull() {
-			cfg.InsecureTLS = def.InsecureTLS.ValueBool()
-		}
-	}
-	cfg.Timeout = bmcTimeout(b, r.data)
+	cfg := r.data.BMCConfig(b.Address.ValueString(), int(b.Port.ValueInt64()), connection.BMCModel{Username: b.Username,
+		Password: b.Password, Protocol: b.Protocol, InsecureTLS: b.InsecureTLS, Timeout: b.Timeout})
 	if passwordWO != "" {
 		cfg.Password = passwordWO
-	}
-	if cfg.Protocol == "" {
-		cfg.Protocol = "auto"
 	}
 	ctx = connection.MaskSecrets(ctx, cfg.Password)
 	cfg.Logger = func(msg string, fields map[string]any) { logging.Debug(ctx, msg, fields) }
@@ -579,9 +559,9 @@ func (r *Node) bmcClient(ctx context.Context, m *NodeModel, passwordWO string) (
 // writing (see pxe.Server.Root).
 func (r *Node) pxeServer(p *NodePXEModel) (pxe.Server, diag.Diagnostics) {
 	if !p.Server.LocalDir.IsNull() {
-		return pxe.Server{Runner: remote.NewLocal(false), Root: p.Server.LocalDir.ValueString()}, nil
+		return pxe.Server{Runner: connection.ThisMachine(), Root: p.Server.LocalDir.ValueString()}, nil
 	}
-	runner, _, diags := connection.Connect(r.data.Conn(), p.Server.SSH, path.Root("pxe").AtName("server").AtName("ssh"))
+	runner, _, diags := r.data.Runner(p.Server.SSH, path.Root("pxe").AtName("server").AtName("ssh"), connection.HostRequired)
 	return pxe.Server{Runner: runner, Root: p.Root.ValueString()}, diags
 }
 

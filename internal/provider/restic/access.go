@@ -14,7 +14,6 @@ import (
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
-	"github.com/terraform-homelab/terraform-provider-homelab/internal/remote"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
 )
 
@@ -66,18 +65,10 @@ func Client(ctx context.Context, d *connection.Data, m *AccessModel, password st
 	if diags.HasError() {
 		return ctx, nil, diags
 	}
-	var runner remote.Runner
-	if m.SSH == nil && !d.HasDefaultHost() {
-		// Without an ssh block or a provider default host, restic runs
-		// on the machine Terraform runs on.
-		runner = remote.NewLocal(false)
-	} else {
-		var cd diag.Diagnostics
-		runner, _, cd = connection.Connect(d.Conn(), m.SSH, path.Root("ssh"))
-		diags.Append(cd...)
-		if diags.HasError() {
-			return ctx, nil, diags
-		}
+	runner, _, cd := d.Runner(m.SSH, path.Root("ssh"), connection.LocalWhenNoHost)
+	diags.Append(cd...)
+	if diags.HasError() {
+		return ctx, nil, diags
 	}
 	ctx = Mask(ctx, repo)
 	c := &restic.Client{Runner: runner, Repo: repo,

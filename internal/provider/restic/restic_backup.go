@@ -334,7 +334,7 @@ func sameSSHHost(a, b *connection.SSHModel) bool {
 }
 
 func (r *ResticBackup) manager(m *ResticBackupModel) (systemd.Manager, diag.Diagnostics) {
-	runner, target, diags := connection.Connect(r.data.Conn(), m.SSH, path.Root("ssh"))
+	runner, target, diags := r.data.Runner(m.SSH, path.Root("ssh"), connection.HostRequired)
 	m.host = target.Config.Host
 	return systemd.Manager{Runner: runner}, diags
 }

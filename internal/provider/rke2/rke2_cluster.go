@@ -1058,7 +1058,7 @@ func (op *rke2Op) connect(m *RKE2ClusterModel) (servers, agents []*clusterNode, 
 		for i := range models {
 			n := &models[i]
 			at := path.Root(block).AtListIndex(i)
-			runner, target, d := connection.Connect(op.r.data.Conn(), n.SSH, at.AtName("ssh"))
+			runner, target, d := op.r.data.Runner(n.SSH, at.AtName("ssh"), connection.HostRequired)
 			diags.Append(d...)
 			if d.HasError() {
 				continue
