@@ -179,3 +179,12 @@ func OptionalResourceBlock(desc string) rschema.SingleNestedBlock {
 	b.Description, b.MarkdownDescription = desc, desc
 	return b
 }
+
+// OptionalDataSourceBlock is a data source's ssh block where it may be
+// omitted (restic then runs locally).
+func OptionalDataSourceBlock(desc string) dschema.SingleNestedBlock {
+	b := DataSourceBlock()
+	b.Validators = nil
+	b.Description, b.MarkdownDescription = desc, desc
+	return b
+}

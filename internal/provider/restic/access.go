@@ -8,26 +8,20 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
 )
 
 // Descriptions of the access attributes, shared by every schema flavour.
-const (
-	RepositoryDesc = "The repository in restic's own syntax: a path, `sftp:user@host:/path`, `rest:http(s)://host/path/`, `s3:...`, `b2:...`. " +
-		"It is stored in state and shown in plans in clear text, so a password in the URL is refused: put rest-server credentials in `environment` as `RESTIC_REST_USERNAME` and `RESTIC_REST_PASSWORD` (for restic older than 0.17, which cannot read them, the provider puts them into the URL restic gets in its environment, never into state or the command line)."
-	SSHDesc          = "Where restic runs, over SSH. Omit to run restic on the provider's default `ssh.host`, or on the machine running Terraform when the provider names none. Unset attributes fall back to the provider's `ssh` block."
-	PasswordDesc     = "Repository password. Passed to restic on its standard input, never on the command line."
-	PasswordFileDesc = "A file holding the repository password, on the host where restic runs (restic's `--password-file`)."
-	EnvironmentDesc  = "Environment for restic, for backend credentials (`AWS_ACCESS_KEY_ID`, `B2_ACCOUNT_KEY`, ...). Secret: passed on standard input like the password."
-	OptionsDesc      = "Extended options, restic's `-o key=value`, e.g. `sftp.command`."
-	ResticPathDesc   = "Path of the restic binary on the host where it runs. Defaults to `restic` on the PATH."
-)
 
 // AccessModel is how a repository is reached.
 type AccessModel struct {
@@ -102,4 +96,23 @@ func Explain(err error, repository string) string {
 		return fmt.Sprintf("%v\n\nThe repository or the host restic runs on could not be reached; nothing was changed and the state was kept.", err)
 	}
 	return err.Error()
+}
+
+// resticAccessAttributes are the attributes that say how a repository is
+// reached, shared by the repository and backup resources.
+func resticAccessAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		// Each resource sets its own plan behaviour for repository.
+		"repository": schema.StringAttribute{Required: true, Description: repositoryDesc,
+			Validators: []validator.String{validators.NoPasswordInRepository()}},
+		"password": schema.StringAttribute{Optional: true, Sensitive: true, Description: passwordDesc + passwordStoredDesc},
+		"password_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
+			Description: passwordDesc + passwordWODesc,
+			Validators:  []validator.String{stringvalidator.AlsoRequires(path.MatchRoot("password_wo_version"))}},
+		"password_wo_version": schema.StringAttribute{Optional: true, Description: passwordWOVersionDesc},
+		"password_file":       schema.StringAttribute{Optional: true, Description: passwordFileDesc},
+		"environment":         schema.MapAttribute{Optional: true, Sensitive: true, ElementType: types.StringType, Description: environmentDesc},
+		"options":             schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: optionsDesc},
+		"restic_path":         schema.StringAttribute{Optional: true, Description: resticPathDesc},
+	}
 }

@@ -111,7 +111,7 @@ func (r *ResticBackup) Metadata(_ context.Context, req resource.MetadataRequest,
 func (r *ResticBackup) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	attrs := resticAccessAttributes()
 	// The units can point at another repository in place.
-	attrs["repository"] = schema.StringAttribute{Required: true, Description: RepositoryDesc + " Typically `homelab_restic_repo.x.repository`."}
+	attrs["repository"] = schema.StringAttribute{Required: true, Description: repositoryDesc + " Typically `homelab_restic_repo.x.repository`."}
 	strs := func(desc string, required bool) schema.ListAttribute {
 		a := schema.ListAttribute{ElementType: types.StringType, Optional: !required, Required: required, Description: desc,
 			Validators: []validator.List{listvalidator.SizeAtLeast(1)}}

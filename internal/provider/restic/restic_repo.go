@@ -81,32 +81,11 @@ func (r *ResticRepo) Metadata(_ context.Context, req resource.MetadataRequest, r
 	resp.TypeName = req.ProviderTypeName + "_restic_repo"
 }
 
-// resticAccessAttributes are the attributes that say how a repository is
-// reached, shared by the repository and backup resources.
-func resticAccessAttributes() map[string]schema.Attribute {
-	return map[string]schema.Attribute{
-		// Each resource sets its own plan behaviour for repository.
-		"repository": schema.StringAttribute{Required: true, Description: RepositoryDesc,
-			Validators: []validator.String{validators.NoPasswordInRepository()}},
-		"password": schema.StringAttribute{Optional: true, Sensitive: true, Description: PasswordDesc + " Stored (sensitive) in state; prefer `password_wo`."},
-		"password_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
-			Description: PasswordDesc + " Write-only: never stored. Change `password_wo_version` when it changes.",
-			Validators:  []validator.String{stringvalidator.AlsoRequires(path.MatchRoot("password_wo_version"))}},
-		"password_wo_version": schema.StringAttribute{Optional: true, Description: "Any string; change it when `password_wo` changes."},
-		"password_file":       schema.StringAttribute{Optional: true, Description: PasswordFileDesc},
-		"environment":         schema.MapAttribute{Optional: true, Sensitive: true, ElementType: types.StringType, Description: EnvironmentDesc},
-		"options":             schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: OptionsDesc},
-		"restic_path":         schema.StringAttribute{Optional: true, Description: ResticPathDesc},
-	}
-}
-
 func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	attrs := resticAccessAttributes()
 	// Replacement is decided in ModifyPlan: another spelling of the same
 	// place is not a change, and a replacement never deletes data.
-	attrs["repository"] = schema.StringAttribute{Required: true, Description: RepositoryDesc +
-		" Spellings that restic opens as the same repository (`/srv/r`, `local:/srv/r`, `/srv/r/`; `sftp:host:/p` and `sftp://host//p`; a `rest:` URL with or without its trailing slash) are the same place: changing one into another only updates the state. " +
-		"Another place replaces the resource; that is refused while the state has `destroy_data = true` (see `destroy_data`).",
+	attrs["repository"] = schema.StringAttribute{Required: true, Description: repositoryDesc + repositorySpellingsDesc,
 		Validators: []validator.String{validators.NoPasswordInRepository()}}
 	// Null in state after an import, until the first apply reads them
 	// with the password: then known after apply, not null.
@@ -133,7 +112,7 @@ func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 			"(`terraform state rm`) to create a new one there. Destroy forgets it unless `destroy_data` is set.",
 		Attributes: attrs,
 		Blocks: map[string]schema.Block{
-			"ssh": connection.OptionalResourceBlock(SSHDesc),
+			"ssh": connection.OptionalResourceBlock(sshDesc),
 			"check": schema.SingleNestedBlock{
 				Description: "Run `restic check` on create (and on refresh with `check_on_refresh`).",
 				Attributes: map[string]schema.Attribute{

@@ -55,22 +55,20 @@ func (d *ResticSnapshots) Schema(_ context.Context, _ datasource.SchemaRequest, 
 	strs := func(desc string) schema.ListAttribute {
 		return schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: desc}
 	}
-	ssh := connection.DataSourceBlock()
-	ssh.Validators = nil
-	ssh.Description, ssh.MarkdownDescription = SSHDesc, SSHDesc
+	ssh := connection.OptionalDataSourceBlock(sshDesc)
 	resp.Schema = schema.Schema{
 		Description: "Snapshots of a restic repository, filtered by host, tags and paths, with the newest one's time: " +
 			"use it in a `check {}` block to warn when backups are not fresh.",
 		Blocks: map[string]schema.Block{"ssh": ssh},
 		Attributes: map[string]schema.Attribute{
-			"repository": schema.StringAttribute{Required: true, Description: RepositoryDesc,
+			"repository": schema.StringAttribute{Required: true, Description: repositoryDesc,
 				Validators: []validator.String{validators.NoPasswordInRepository()}},
 			"password": schema.StringAttribute{Optional: true, Sensitive: true,
-				Description: PasswordDesc + " Data source inputs are stored in state (sensitive); `password_file` keeps it out."},
-			"password_file": schema.StringAttribute{Optional: true, Description: PasswordFileDesc},
-			"environment":   schema.MapAttribute{Optional: true, Sensitive: true, ElementType: types.StringType, Description: EnvironmentDesc},
-			"options":       schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: OptionsDesc},
-			"restic_path":   schema.StringAttribute{Optional: true, Description: ResticPathDesc},
+				Description: passwordDesc + passwordDataSourceDesc},
+			"password_file": schema.StringAttribute{Optional: true, Description: passwordFileDesc},
+			"environment":   schema.MapAttribute{Optional: true, Sensitive: true, ElementType: types.StringType, Description: environmentDesc},
+			"options":       schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: optionsDesc},
+			"restic_path":   schema.StringAttribute{Optional: true, Description: resticPathDesc},
 			"host":          schema.StringAttribute{Optional: true, Description: "Only snapshots taken on this host name."},
 			"tags":          strs("Only snapshots carrying all these tags."),
 			"paths":         strs("Only snapshots of exactly these paths."),

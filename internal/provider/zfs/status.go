@@ -5,6 +5,8 @@ package zfs
 
 import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	dschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	rschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
@@ -59,4 +61,44 @@ func StatusList(p *zfs.Pool) types.List {
 		vdevs = append(vdevs, types.ObjectValueMust(VdevStatusType, v))
 	}
 	return types.ListValueMust(types.ObjectType{AttrTypes: VdevStatusType}, vdevs)
+}
+
+// statusResourceAttribute is the status list in the resource's schema.
+func statusResourceAttribute() rschema.ListNestedAttribute {
+	attrs := func(as []statusAttr) map[string]rschema.Attribute {
+		out := map[string]rschema.Attribute{}
+		for _, a := range as {
+			if a.counter {
+				out[a.name] = rschema.Int64Attribute{Computed: true, Description: a.desc}
+			} else {
+				out[a.name] = rschema.StringAttribute{Computed: true, Description: a.desc}
+			}
+		}
+		return out
+	}
+	vdev := attrs(vdevStatusAttrs)
+	vdev["disks"] = rschema.ListNestedAttribute{Computed: true, Description: vdevDisksDesc,
+		NestedObject: rschema.NestedAttributeObject{Attributes: attrs(diskStatusAttrs)}}
+	return rschema.ListNestedAttribute{Computed: true, Description: poolStatusDesc,
+		NestedObject: rschema.NestedAttributeObject{Attributes: vdev}}
+}
+
+// statusDataSourceAttribute is the status list in the data source's schema.
+func statusDataSourceAttribute() dschema.ListNestedAttribute {
+	attrs := func(as []statusAttr) map[string]dschema.Attribute {
+		out := map[string]dschema.Attribute{}
+		for _, a := range as {
+			if a.counter {
+				out[a.name] = dschema.Int64Attribute{Computed: true, Description: a.desc}
+			} else {
+				out[a.name] = dschema.StringAttribute{Computed: true, Description: a.desc}
+			}
+		}
+		return out
+	}
+	vdev := attrs(vdevStatusAttrs)
+	vdev["disks"] = dschema.ListNestedAttribute{Computed: true, Description: vdevDisksDesc,
+		NestedObject: dschema.NestedAttributeObject{Attributes: attrs(diskStatusAttrs)}}
+	return dschema.ListNestedAttribute{Computed: true, Description: poolStatusDesc,
+		NestedObject: dschema.NestedAttributeObject{Attributes: vdev}}
 }

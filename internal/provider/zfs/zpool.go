@@ -98,23 +98,6 @@ func (r *ZPool) Metadata(_ context.Context, req resource.MetadataRequest, resp *
 }
 
 func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	errAttrs := func(what string) map[string]schema.Attribute {
-		return map[string]schema.Attribute{
-			"state":           schema.StringAttribute{Computed: true, Description: "State of the " + what + ": ONLINE, DEGRADED, FAULTED, OFFLINE, REMOVED, UNAVAIL, or AVAIL/INUSE for spares."},
-			"read_errors":     schema.Int64Attribute{Computed: true, Description: "Read errors of the " + what + "."},
-			"write_errors":    schema.Int64Attribute{Computed: true, Description: "Write errors of the " + what + "."},
-			"checksum_errors": schema.Int64Attribute{Computed: true, Description: "Checksum errors of the " + what + "."},
-		}
-	}
-	vdevStatus := errAttrs("vdev")
-	vdevStatus["role"] = schema.StringAttribute{Computed: true, Description: "Role: data, log, cache, spare, special or dedup."}
-	vdevStatus["name"] = schema.StringAttribute{Computed: true, Description: "Name zpool gives the vdev, e.g. `mirror-0`, or the disk path."}
-	vdevStatus["type"] = schema.StringAttribute{Computed: true, Description: "Type: disk, mirror, raidz1..3, draid."}
-	diskStatus := errAttrs("disk")
-	diskStatus["path"] = schema.StringAttribute{Computed: true, Description: "Disk path."}
-	vdevStatus["disks"] = schema.ListNestedAttribute{Computed: true, Description: "Disks of the vdev.",
-		NestedObject: schema.NestedAttributeObject{Attributes: diskStatus}}
-
 	resp.Schema = schema.Schema{
 		Description: "A ZFS pool on a host, managed over SSH. Layout changes that ZFS can make to a live pool are made in place " +
 			"(adding vdevs, adding and removing log, cache and spare devices, attaching disks to mirrors, raidz expansion, " +
@@ -162,16 +145,15 @@ func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *reso
 			"allow_replace": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				Description: "Allow changes that need a new pool (a raidz's parity, a rename, creation-only properties) to destroy and recreate it, with everything on it. Without it they are refused at plan time."},
 			"guid":          schema.StringAttribute{Computed: true, Description: "Pool GUID.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
-			"health":        schema.StringAttribute{Computed: true, Description: "Pool health: ONLINE, DEGRADED, FAULTED, OFFLINE, REMOVED or UNAVAIL. Not ONLINE also raises a warning."},
-			"size":          schema.Int64Attribute{Computed: true, Description: "Pool size in bytes."},
-			"allocated":     schema.Int64Attribute{Computed: true, Description: "Allocated bytes."},
-			"free":          schema.Int64Attribute{Computed: true, Description: "Free bytes."},
-			"fragmentation": schema.Int64Attribute{Computed: true, Description: "Free-space fragmentation in percent (-1 when unknown)."},
+			"health":        schema.StringAttribute{Computed: true, Description: poolHealthDesc + " Not ONLINE also raises a warning."},
+			"size":          schema.Int64Attribute{Computed: true, Description: poolSizeDesc},
+			"allocated":     schema.Int64Attribute{Computed: true, Description: poolAllocatedDesc},
+			"free":          schema.Int64Attribute{Computed: true, Description: poolFreeDesc},
+			"fragmentation": schema.Int64Attribute{Computed: true, Description: poolFragmentationDesc},
 			"disk_guids": schema.MapAttribute{ElementType: types.StringType, Computed: true,
 				Description: "The ZFS GUID of every disk, by the path the configuration names it by. A disk found under another path " +
 					"(a `/dev/sdX` name that re-enumerated) is recognised by its GUID: it is the same disk, named as before, and a warning, never a `zpool replace`."},
-			"status": schema.ListNestedAttribute{Computed: true, Description: "Every top-level vdev with its state, error counters and disks.",
-				NestedObject: schema.NestedAttributeObject{Attributes: vdevStatus}},
+			"status": statusResourceAttribute(),
 		},
 	}
 }

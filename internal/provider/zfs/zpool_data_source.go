@@ -54,37 +54,24 @@ func (d *zpoolDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 	num := func(desc string) schema.Int64Attribute {
 		return schema.Int64Attribute{Computed: true, Description: desc}
 	}
-	errAttrs := func(what string) map[string]schema.Attribute {
-		return map[string]schema.Attribute{
-			"state":           str("State of the " + what + "."),
-			"read_errors":     num("Read errors of the " + what + "."),
-			"write_errors":    num("Write errors of the " + what + "."),
-			"checksum_errors": num("Checksum errors of the " + what + "."),
-		}
-	}
-	vdev := errAttrs("vdev")
-	vdev["role"], vdev["name"], vdev["type"] = str("Role: data, log, cache, spare, special or dedup."), str("Name zpool gives the vdev."), str("Type: disk, mirror, raidz1..3, draid.")
-	disk := errAttrs("disk")
-	disk["path"] = str("Disk path.")
-	vdev["disks"] = schema.ListNestedAttribute{Computed: true, Description: "Disks of the vdev.", NestedObject: schema.NestedAttributeObject{Attributes: disk}}
 	resp.Schema = schema.Schema{
 		Description: "Layout, health and capacity of an existing ZFS pool. Use it in `check {}` blocks to warn when a pool is not ONLINE or is filling up.",
 		Blocks:      map[string]schema.Block{"ssh": connection.DataSourceBlock()},
 		Attributes: map[string]schema.Attribute{
 			"name":             schema.StringAttribute{Required: true, Description: "Pool name."},
 			"id":               str("Pool GUID."),
-			"health":           str("Pool health: ONLINE, DEGRADED, FAULTED, OFFLINE, REMOVED or UNAVAIL."),
-			"size":             num("Pool size in bytes."),
-			"allocated":        num("Allocated bytes."),
-			"free":             num("Free bytes."),
+			"health":           str(poolHealthDesc),
+			"size":             num(poolSizeDesc),
+			"allocated":        num(poolAllocatedDesc),
+			"free":             num(poolFreeDesc),
 			"capacity_percent": schema.Float64Attribute{Computed: true, Description: "Allocated space as a percentage of the pool size."},
-			"fragmentation":    num("Free-space fragmentation in percent (-1 when unknown)."),
+			"fragmentation":    num(poolFragmentationDesc),
 			"vdevs": schema.ListNestedAttribute{Computed: true, Description: "The layout in the form of homelab_zpool's vdev blocks.",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"role": str("Vdev role."), "type": str("Vdev type (stripe for single disks)."),
 					"disks": schema.ListAttribute{Computed: true, ElementType: types.StringType, Description: "Disk paths."},
 				}}},
-			"status":   schema.ListNestedAttribute{Computed: true, Description: "Every top-level vdev with its state, error counters and disks.", NestedObject: schema.NestedAttributeObject{Attributes: vdev}},
+			"status":   statusDataSourceAttribute(),
 			"problems": schema.ListAttribute{Computed: true, ElementType: types.StringType, Description: "Human-readable problems: devices that are not ONLINE and devices with errors. Empty when healthy."},
 		},
 	}
