@@ -15,21 +15,21 @@ import (
 )
 
 var (
-	_ datasource.DataSource                   = (*Host)(nil)
-	_ datasource.DataSourceWithConfigure      = (*Host)(nil)
-	_ datasource.DataSourceWithValidateConfig = (*Host)(nil)
+	_ datasource.DataSource                   = (*hostDataSource)(nil)
+	_ datasource.DataSourceWithConfigure      = (*hostDataSource)(nil)
+	_ datasource.DataSourceWithValidateConfig = (*hostDataSource)(nil)
 )
 
-// Host is the homelab_host data source: facts about one host.
-type Host struct {
+// hostDataSource is the homelab_host data source: facts about one host.
+type hostDataSource struct {
 	data *connection.Data
 }
 
 // NewHost returns the homelab_host data source.
-func NewHost() datasource.DataSource { return &Host{} }
+func NewHost() datasource.DataSource { return &hostDataSource{} }
 
-// HostModel is the homelab_host data source's data.
-type HostModel struct {
+// hostModel is the homelab_host data source's data.
+type hostModel struct {
 	SSH           *connection.SSHModel `tfsdk:"ssh"`
 	ID            types.String         `tfsdk:"id"`
 	Hostname      types.String         `tfsdk:"hostname"`
@@ -46,11 +46,11 @@ type HostModel struct {
 	RKE2Version   types.String         `tfsdk:"rke2_version"`
 }
 
-func (d *Host) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+func (d *hostDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_host"
 }
 
-func (d *Host) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+func (d *hostDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	computed := func(desc string) schema.StringAttribute {
 		return schema.StringAttribute{Computed: true, Description: desc, MarkdownDescription: desc}
 	}
@@ -79,18 +79,18 @@ func (d *Host) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datas
 	}
 }
 
-func (d *Host) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
+func (d *hostDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
 	d.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
-func (d *Host) ValidateConfig(ctx context.Context, req datasource.ValidateConfigRequest, resp *datasource.ValidateConfigResponse) {
-	var m HostModel
+func (d *hostDataSource) ValidateConfig(ctx context.Context, req datasource.ValidateConfigRequest, resp *datasource.ValidateConfigResponse) {
+	var m hostModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	resp.Diagnostics.Append(connection.Warnings(m.SSH, nil, path.Root("ssh"))...)
 }
 
-func (d *Host) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
-	var m HostModel
+func (d *hostDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	var m hostModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return

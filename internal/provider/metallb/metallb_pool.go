@@ -34,10 +34,10 @@ import (
 )
 
 var (
-	_ resource.Resource                   = (*MetalLBPool)(nil)
-	_ resource.ResourceWithConfigure      = (*MetalLBPool)(nil)
-	_ resource.ResourceWithImportState    = (*MetalLBPool)(nil)
-	_ resource.ResourceWithValidateConfig = (*MetalLBPool)(nil)
+	_ resource.Resource                   = (*metalLBPoolResource)(nil)
+	_ resource.ResourceWithConfigure      = (*metalLBPoolResource)(nil)
+	_ resource.ResourceWithImportState    = (*metalLBPoolResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*metalLBPoolResource)(nil)
 )
 
 // Default timeouts of homelab_metallb_pool: create and update wait for
@@ -48,16 +48,16 @@ const (
 	metallbDeleteTimeout = 5 * time.Minute
 )
 
-// MetalLBPool is the homelab_metallb_pool resource.
-type MetalLBPool struct {
+// metalLBPoolResource is the homelab_metallb_pool resource.
+type metalLBPoolResource struct {
 	data *connection.Data
 }
 
 // NewMetalLBPool returns the homelab_metallb_pool resource.
-func NewMetalLBPool() resource.Resource { return &MetalLBPool{} }
+func NewMetalLBPool() resource.Resource { return &metalLBPoolResource{} }
 
-// MetalLBPoolModel is the resource's data.
-type MetalLBPoolModel struct {
+// metalLBPoolModel is the resource's data.
+type metalLBPoolModel struct {
 	ID                types.String            `tfsdk:"id"`
 	Name              types.String            `tfsdk:"name"`
 	Namespace         types.String            `tfsdk:"namespace"`
@@ -67,28 +67,28 @@ type MetalLBPoolModel struct {
 	Kubeconfig        types.String            `tfsdk:"kubeconfig"`
 	ClusterID         types.String            `tfsdk:"cluster_id"`
 	APIServer         types.String            `tfsdk:"api_server"`
-	ServiceAllocation *ServiceAllocationModel `tfsdk:"service_allocation"`
-	L2                *L2Model                `tfsdk:"l2"`
-	BGP               *BGPModel               `tfsdk:"bgp"`
+	ServiceAllocation *serviceAllocationModel `tfsdk:"service_allocation"`
+	L2                *l2Model                `tfsdk:"l2"`
+	BGP               *bgpModel               `tfsdk:"bgp"`
 	Timeouts          timeouts.Value          `tfsdk:"timeouts"`
 }
 
-// ServiceAllocationModel is the service_allocation block.
-type ServiceAllocationModel struct {
+// serviceAllocationModel is the service_allocation block.
+type serviceAllocationModel struct {
 	Priority           types.Int64 `tfsdk:"priority"`
 	Namespaces         types.List  `tfsdk:"namespaces"`
 	NamespaceSelectors types.List  `tfsdk:"namespace_selectors"`
 	ServiceSelectors   types.List  `tfsdk:"service_selectors"`
 }
 
-// L2Model is the l2 block.
-type L2Model struct {
+// l2Model is the l2 block.
+type l2Model struct {
 	Interfaces    types.List `tfsdk:"interfaces"`
 	NodeSelectors types.List `tfsdk:"node_selectors"`
 }
 
-// BGPModel is the bgp block.
-type BGPModel struct {
+// bgpModel is the bgp block.
+type bgpModel struct {
 	Peers               types.List  `tfsdk:"peers"`
 	Communities         types.List  `tfsdk:"communities"`
 	LocalPref           types.Int64 `tfsdk:"local_pref"`
@@ -98,11 +98,11 @@ type BGPModel struct {
 
 var selectorListType = types.ListType{ElemType: types.MapType{ElemType: types.StringType}}
 
-func (r *MetalLBPool) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+func (r *metalLBPoolResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_metallb_pool"
 }
 
-func (r *MetalLBPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *metalLBPoolResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	strList := func(desc string) schema.ListAttribute {
 		return schema.ListAttribute{ElementType: types.StringType, Optional: true, Description: desc,
 			Validators: []validator.List{listvalidator.SizeAtLeast(1)}}
@@ -185,14 +185,14 @@ func (r *MetalLBPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 	}
 }
 
-func (r *MetalLBPool) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+func (r *metalLBPoolResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 // ValidateConfig checks the addresses (syntax, overlaps within the pool)
 // and that exactly one advertisement mode is chosen, at plan time.
-func (r *MetalLBPool) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var m MetalLBPoolModel
+func (r *metalLBPoolResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m metalLBPoolModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -221,7 +221,7 @@ func (r *MetalLBPool) ValidateConfig(ctx context.Context, req resource.ValidateC
 
 // client builds the Kubernetes client from the resource's kubeconfig or
 // the provider's kubernetes block.
-func (r *MetalLBPool) client(m *MetalLBPoolModel) (*kube.Client, diag.Diagnostics) {
+func (r *metalLBPoolResource) client(m *metalLBPoolModel) (*kube.Client, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	a := r.data.KubeAccess(m.Kubeconfig)
 	c, err := kube.NewClient(a)
@@ -232,7 +232,7 @@ func (r *MetalLBPool) client(m *MetalLBPoolModel) (*kube.Client, diag.Diagnostic
 	return c, diags
 }
 
-func (m *MetalLBPoolModel) pool(ctx context.Context) (*kube.Pool, diag.Diagnostics) {
+func (m *metalLBPoolModel) pool(ctx context.Context) (*kube.Pool, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	p := &kube.Pool{Namespace: m.Namespace.ValueString(), Name: m.Name.ValueString(),
 		AutoAssign: m.AutoAssign.ValueBool(), AvoidBuggyIPs: m.AvoidBuggyIPs.ValueBool()}
@@ -294,7 +294,7 @@ func optInt(n int64) types.Int64 {
 }
 
 // setFrom writes what the cluster holds into the model.
-func (m *MetalLBPoolModel) setFrom(p *kube.Pool) {
+func (m *metalLBPoolModel) setFrom(p *kube.Pool) {
 	m.ID = types.StringValue(p.Namespace + "/" + p.Name)
 	m.Name, m.Namespace = types.StringValue(p.Name), types.StringValue(p.Namespace)
 	m.Addresses = nil
@@ -304,15 +304,15 @@ func (m *MetalLBPoolModel) setFrom(p *kube.Pool) {
 	m.AutoAssign, m.AvoidBuggyIPs = types.BoolValue(p.AutoAssign), types.BoolValue(p.AvoidBuggyIPs)
 	m.ServiceAllocation = nil
 	if sa := p.ServiceAllocation; sa != nil {
-		m.ServiceAllocation = &ServiceAllocationModel{Priority: optInt(sa.Priority), Namespaces: tfhelp.StrList(sa.Namespaces),
+		m.ServiceAllocation = &serviceAllocationModel{Priority: optInt(sa.Priority), Namespaces: tfhelp.StrList(sa.Namespaces),
 			NamespaceSelectors: selList(sa.NamespaceSelectors), ServiceSelectors: selList(sa.ServiceSelectors)}
 	}
 	m.L2, m.BGP = nil, nil
 	if l2 := p.L2; l2 != nil {
-		m.L2 = &L2Model{Interfaces: tfhelp.StrList(l2.Interfaces), NodeSelectors: selList(l2.NodeSelectors)}
+		m.L2 = &l2Model{Interfaces: tfhelp.StrList(l2.Interfaces), NodeSelectors: selList(l2.NodeSelectors)}
 	}
 	if b := p.BGP; b != nil {
-		m.BGP = &BGPModel{Peers: tfhelp.StrList(b.Peers), Communities: tfhelp.StrList(b.Communities), LocalPref: optInt(b.LocalPref),
+		m.BGP = &bgpModel{Peers: tfhelp.StrList(b.Peers), Communities: tfhelp.StrList(b.Communities), LocalPref: optInt(b.LocalPref),
 			AggregationLength: optInt(b.AggregationLength), AggregationLengthV6: optInt(b.AggregationLengthV6)}
 	}
 }
@@ -382,7 +382,7 @@ func clusterIdentity(ctx context.Context, c *kube.Client, want types.String, act
 // ready within ctx, after checking the addresses against the other pools.
 // force takes over fields another field manager changed; see DESIGN.md
 // ("MetalLB pools: server-side apply and conflicts") for when it is set.
-func (r *MetalLBPool) write(ctx context.Context, c *kube.Client, p *kube.Pool, force bool) error {
+func (r *metalLBPoolResource) write(ctx context.Context, c *kube.Client, p *kube.Pool, force bool) error {
 	return kube.Retry(ctx, kube.IsNotReady, func(attempt int, err error) {
 		logging.Info(ctx, "MetalLB is not ready yet, retrying", map[string]any{"pool": p.Name, "attempt": attempt, "reason": err.Error()})
 	}, func() error {
@@ -493,19 +493,19 @@ func writeDiag(diags *diag.Diagnostics, action, name string, c *kube.Client, err
 	diags.AddError(fmt.Sprintf("Unable to %s MetalLB pool %s", action, name), detail)
 }
 
-func (r *MetalLBPool) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics, "create", types.StringNull(), func(m *MetalLBPoolModel) (time.Duration, diag.Diagnostics) {
+func (r *metalLBPoolResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics, "create", types.StringNull(), func(m *metalLBPoolModel) (time.Duration, diag.Diagnostics) {
 		return m.Timeouts.Create(ctx, metallbCreateTimeout)
 	})
 }
 
-func (r *MetalLBPool) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+func (r *metalLBPoolResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var prior types.String
 	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("cluster_id"), &prior)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics, "update", prior, func(m *MetalLBPoolModel) (time.Duration, diag.Diagnostics) {
+	r.apply(ctx, req.Plan, &resp.State, &resp.Diagnostics, "update", prior, func(m *metalLBPoolModel) (time.Duration, diag.Diagnostics) {
 		return m.Timeouts.Update(ctx, metallbUpdateTimeout)
 	})
 }
@@ -516,9 +516,9 @@ func (r *MetalLBPool) Update(ctx context.Context, req resource.UpdateRequest, re
 // take those fields back from whoever edited them out of band. Creates do
 // not: an object someone else owns is a conflict to report. An update
 // (prior holds the cluster_id in state) writes only into that cluster.
-func (r *MetalLBPool) apply(ctx context.Context, plan tfhelp.PlanGetter, state tfhelp.StateSetter, diags *diag.Diagnostics, action string, prior types.String,
-	timeout func(*MetalLBPoolModel) (time.Duration, diag.Diagnostics)) {
-	var m MetalLBPoolModel
+func (r *metalLBPoolResource) apply(ctx context.Context, plan tfhelp.PlanGetter, state tfhelp.StateSetter, diags *diag.Diagnostics, action string, prior types.String,
+	timeout func(*metalLBPoolModel) (time.Duration, diag.Diagnostics)) {
+	var m metalLBPoolModel
 	diags.Append(plan.Get(ctx, &m)...)
 	if diags.HasError() {
 		return
@@ -554,8 +554,8 @@ func (r *MetalLBPool) apply(ctx context.Context, plan tfhelp.PlanGetter, state t
 	diags.Append(state.Set(ctx, &m)...)
 }
 
-func (r *MetalLBPool) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var m MetalLBPoolModel
+func (r *metalLBPoolResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m metalLBPoolModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -606,8 +606,8 @@ func (r *MetalLBPool) Read(ctx context.Context, req resource.ReadRequest, resp *
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
-func (r *MetalLBPool) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var m MetalLBPoolModel
+func (r *metalLBPoolResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m metalLBPoolModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -637,7 +637,7 @@ func (r *MetalLBPool) Delete(ctx context.Context, req resource.DeleteRequest, re
 	}
 }
 
-func (r *MetalLBPool) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+func (r *metalLBPoolResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	ns, name, ok := strings.Cut(req.ID, "/")
 	if !ok || ns == "" || name == "" {
 		resp.Diagnostics.AddError("Unable to import MetalLB pool "+req.ID, "Expected namespace/name, e.g. metallb-system/internal.")
@@ -648,7 +648,7 @@ func (r *MetalLBPool) ImportState(ctx context.Context, req resource.ImportStateR
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 	// Record the cluster the pool is imported from, through the provider's
 	// kubernetes block (an import has no resource configuration).
-	c, diags := r.client(&MetalLBPoolModel{})
+	c, diags := r.client(&metalLBPoolModel{})
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return

@@ -36,11 +36,11 @@ import (
 )
 
 var (
-	_ resource.Resource                   = (*Node)(nil)
-	_ resource.ResourceWithConfigure      = (*Node)(nil)
-	_ resource.ResourceWithImportState    = (*Node)(nil)
-	_ resource.ResourceWithValidateConfig = (*Node)(nil)
-	_ resource.ResourceWithModifyPlan     = (*Node)(nil)
+	_ resource.Resource                   = (*nodeResource)(nil)
+	_ resource.ResourceWithConfigure      = (*nodeResource)(nil)
+	_ resource.ResourceWithImportState    = (*nodeResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*nodeResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*nodeResource)(nil)
 )
 
 // Default timeouts of homelab_node. Create and update may reprovision the
@@ -56,16 +56,16 @@ const (
 	defaultWaitForSSH = "15m"
 )
 
-// Node is the homelab_node resource.
-type Node struct {
+// nodeResource is the homelab_node resource.
+type nodeResource struct {
 	data *connection.Data
 }
 
 // NewNode returns the homelab_node resource.
-func NewNode() resource.Resource { return &Node{} }
+func NewNode() resource.Resource { return &nodeResource{} }
 
-// NodeModel is the resource's data.
-type NodeModel struct {
+// nodeModel is the resource's data.
+type nodeModel struct {
 	ID                 types.String     `tfsdk:"id"`
 	Name               types.String     `tfsdk:"name"`
 	Power              types.String     `tfsdk:"power"`
@@ -79,15 +79,15 @@ type NodeModel struct {
 	Serial             types.String     `tfsdk:"serial"`
 	BMCFirmware        types.String     `tfsdk:"bmc_firmware"`
 	PXEFiles           types.Map        `tfsdk:"pxe_files"`
-	BMC                *NodeBMCModel    `tfsdk:"bmc"`
-	Boot               *NodeBootModel   `tfsdk:"boot"`
-	PXE                *NodePXEModel    `tfsdk:"pxe"`
-	WaitForSSH         *WaitForSSHModel `tfsdk:"wait_for_ssh"`
+	BMC                *nodeBMCModel    `tfsdk:"bmc"`
+	Boot               *nodeBootModel   `tfsdk:"boot"`
+	PXE                *nodePXEModel    `tfsdk:"pxe"`
+	WaitForSSH         *waitForSSHModel `tfsdk:"wait_for_ssh"`
 	Timeouts           timeouts.Value   `tfsdk:"timeouts"`
 }
 
-// NodeBMCModel is the bmc block.
-type NodeBMCModel struct {
+// nodeBMCModel is the bmc block.
+type nodeBMCModel struct {
 	Address           types.String `tfsdk:"address"`
 	Port              types.Int64  `tfsdk:"port"`
 	Username          types.String `tfsdk:"username"`
@@ -99,39 +99,39 @@ type NodeBMCModel struct {
 	Timeout           types.String `tfsdk:"timeout"`
 }
 
-// NodeBootModel is the boot block.
-type NodeBootModel struct {
+// nodeBootModel is the boot block.
+type nodeBootModel struct {
 	Device     types.String `tfsdk:"device"`
 	Persistent types.Bool   `tfsdk:"persistent"`
 	EFI        types.Bool   `tfsdk:"efi"`
 }
 
-// NodePXEModel is the pxe block.
-type NodePXEModel struct {
+// nodePXEModel is the pxe block.
+type nodePXEModel struct {
 	MAC         types.String      `tfsdk:"mac"`
-	Server      *PXEServerModel   `tfsdk:"server"`
+	Server      *pxeServerModel   `tfsdk:"server"`
 	Root        types.String      `tfsdk:"root"`
 	Kernel      types.String      `tfsdk:"kernel"`
 	Initrd      types.List        `tfsdk:"initrd"`
 	Cmdline     types.String      `tfsdk:"cmdline"`
 	IPXEScript  types.String      `tfsdk:"ipxe_script"`
-	RaspberryPi *RaspberryPiModel `tfsdk:"raspberrypi"`
+	RaspberryPi *raspberryPiModel `tfsdk:"raspberrypi"`
 }
 
-// PXEServerModel is pxe.server: the netboot server the files go to.
-type PXEServerModel struct {
+// pxeServerModel is pxe.server: the netboot server the files go to.
+type pxeServerModel struct {
 	SSH      *connection.SSHModel `tfsdk:"ssh"`
 	LocalDir types.String         `tfsdk:"local_dir"`
 }
 
-// RaspberryPiModel is pxe.raspberrypi.
-type RaspberryPiModel struct {
+// raspberryPiModel is pxe.raspberrypi.
+type raspberryPiModel struct {
 	Serial types.String `tfsdk:"serial"`
 	Config types.String `tfsdk:"config"`
 }
 
-// WaitForSSHModel is the wait_for_ssh block.
-type WaitForSSHModel struct {
+// waitForSSHModel is the wait_for_ssh block.
+type waitForSSHModel struct {
 	Host    types.String `tfsdk:"host"`
 	Port    types.Int64  `tfsdk:"port"`
 	Timeout types.String `tfsdk:"timeout"`
@@ -145,11 +145,11 @@ var (
 	computedStrPM = []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
 )
 
-func (r *Node) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+func (r *nodeResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_node"
 }
 
-func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *nodeResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	inventory := func(what string) schema.StringAttribute {
 		return schema.StringAttribute{Computed: true, PlanModifiers: computedStrPM,
 			Description: what + " as the BMC reports it; empty when it does not."}
@@ -275,14 +275,14 @@ func (r *Node) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resou
 	}
 }
 
-func (r *Node) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+func (r *nodeResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
 // ValidateConfig checks what the schema cannot: which blocks go together,
 // the MAC and the Pi serial.
-func (r *Node) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var m NodeModel
+func (r *nodeResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m nodeModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -323,7 +323,7 @@ func (r *Node) ValidateConfig(ctx context.Context, req resource.ValidateConfigRe
 	}
 }
 
-func validatePXE(p *NodePXEModel, diags *diag.Diagnostics) {
+func validatePXE(p *nodePXEModel, diags *diag.Diagnostics) {
 	at := path.Root("pxe")
 	if p.Server == nil || (p.Server.SSH == nil) == p.Server.LocalDir.IsNull() {
 		diags.AddAttributeError(at.AtName("server"), "Choose one netboot server",
@@ -364,7 +364,7 @@ func validatePXE(p *NodePXEModel, diags *diag.Diagnostics) {
 
 // pxeConfig turns the pxe block into the renderer's config; ok is false
 // while any of it is unknown.
-func pxeConfig(ctx context.Context, p *NodePXEModel) (cfg pxe.Config, ok bool, diags diag.Diagnostics) {
+func pxeConfig(ctx context.Context, p *nodePXEModel) (cfg pxe.Config, ok bool, diags diag.Diagnostics) {
 	vals := []types.String{p.MAC, p.Root, p.Kernel, p.Cmdline, p.IPXEScript}
 	if p.Server != nil {
 		vals = append(vals, p.Server.LocalDir)
@@ -396,7 +396,7 @@ func pxeConfig(ctx context.Context, p *NodePXEModel) (cfg pxe.Config, ok bool, d
 }
 
 // renderedFiles renders the pxe block; known is false while any of it is unknown.
-func renderedFiles(ctx context.Context, p *NodePXEModel) (files []pxe.File, known bool, diags diag.Diagnostics) {
+func renderedFiles(ctx context.Context, p *nodePXEModel) (files []pxe.File, known bool, diags diag.Diagnostics) {
 	cfg, ok, diags := pxeConfig(ctx, p)
 	if !ok || diags.HasError() {
 		return nil, ok, diags
@@ -419,18 +419,18 @@ func filesMap(files map[string]string) types.Map {
 // ModifyPlan plans the computed values the configuration decides: the
 // hashes of the PXE files to be written and the power state asked for,
 // and warns when apply will reprovision the machine.
-func (r *Node) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+func (r *nodeResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		return
 	}
-	var plan NodeModel
+	var plan nodeModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	var state *NodeModel
+	var state *nodeModel
 	if !req.State.Raw.IsNull() {
-		state = &NodeModel{}
+		state = &nodeModel{}
 		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
 	}
 	switch {
@@ -482,7 +482,7 @@ func (r *Node) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, r
 // reprovision_trigger change. Drift on the netboot server (pxe_files as
 // read) does not count. When the configuration is not known yet it
 // reports true, so that the plan warns.
-func reprovisionPlanned(ctx context.Context, plan, state *NodeModel) bool {
+func reprovisionPlanned(ctx context.Context, plan, state *nodeModel) bool {
 	if plan.BMC == nil {
 		return false
 	}
@@ -497,7 +497,7 @@ func reprovisionPlanned(ctx context.Context, plan, state *NodeModel) bool {
 // never netbooted by this resource) is running what it runs: its first pxe
 // block is written without reprovisioning, whatever reprovision_trigger
 // says. known is false while the configuration is not.
-func reprovisionOnUpdate(ctx context.Context, plan, prior *NodeModel) (yes, known bool) {
+func reprovisionOnUpdate(ctx context.Context, plan, prior *nodeModel) (yes, known bool) {
 	if !plan.Reprovision.ValueBool() || plan.PXE == nil || prior.PXE == nil {
 		return false, true
 	}
@@ -513,7 +513,7 @@ func reprovisionOnUpdate(ctx context.Context, plan, prior *NodeModel) (yes, know
 // the next one. A pxe block added where there was none is not a change: the
 // machine was installed some other way (or imported). known is false while
 // the next block has unknown values.
-func pxeConfigChanged(ctx context.Context, prior, next *NodePXEModel) (changed, known bool) {
+func pxeConfigChanged(ctx context.Context, prior, next *nodePXEModel) (changed, known bool) {
 	if prior == nil || next == nil {
 		return false, true
 	}
@@ -537,7 +537,7 @@ func pxeConfigChanged(ctx context.Context, prior, next *NodePXEModel) (changed, 
 
 // bmcClient builds the BMC client from the resource's bmc block, the
 // provider's defaults and, during apply, the write-only password.
-func (r *Node) bmcClient(ctx context.Context, m *NodeModel, passwordWO string) (context.Context, *bmc.Client, diag.Diagnostics) {
+func (r *nodeResource) bmcClient(ctx context.Context, m *nodeModel, passwordWO string) (context.Context, *bmc.Client, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	b := m.BMC
 	cfg := r.data.BMCConfig(b.Address.ValueString(), int(b.Port.ValueInt64()), connection.BMCModel{Username: b.Username,
@@ -557,7 +557,7 @@ func (r *Node) bmcClient(ctx context.Context, m *NodeModel, passwordWO string) (
 // pxeServer connects to the node's netboot server.
 // The server checks that the netboot root exists before reading or
 // writing (see pxe.Server.Root).
-func (r *Node) pxeServer(p *NodePXEModel) (pxe.Server, diag.Diagnostics) {
+func (r *nodeResource) pxeServer(p *nodePXEModel) (pxe.Server, diag.Diagnostics) {
 	if !p.Server.LocalDir.IsNull() {
 		return pxe.Server{Runner: connection.ThisMachine(), Root: p.Server.LocalDir.ValueString()}, nil
 	}
@@ -588,7 +588,7 @@ func bmcDetail(err error) string {
 // refresh reads the node into m: power, boot override and inventory from
 // the BMC, the PXE files from the netboot server. c is nil when the BMC is
 // not read (no bmc block, or a write-only password and none in the provider).
-func (r *Node) refresh(ctx context.Context, m *NodeModel, c *bmc.Client, diags *diag.Diagnostics) {
+func (r *nodeResource) refresh(ctx context.Context, m *nodeModel, c *bmc.Client, diags *diag.Diagnostics) {
 	name := m.Name.ValueString()
 	m.ID = m.Name
 	if c != nil {
@@ -652,8 +652,8 @@ func (r *Node) refresh(ctx context.Context, m *NodeModel, c *bmc.Client, diags *
 	m.PXEFiles = filesMap(got)
 }
 
-func (r *Node) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var m NodeModel
+func (r *nodeResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m nodeModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -681,12 +681,12 @@ func (r *Node) Read(ctx context.Context, req resource.ReadRequest, resp *resourc
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
-func (r *Node) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+func (r *nodeResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	r.apply(ctx, req.Config, req.Plan, nil, &resp.State, &resp.Diagnostics)
 }
 
-func (r *Node) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var state NodeModel
+func (r *nodeResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var state nodeModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -696,8 +696,8 @@ func (r *Node) Update(ctx context.Context, req resource.UpdateRequest, resp *res
 
 // apply makes the machine and the netboot server match the plan, then
 // reads them back into state. prior is nil on create.
-func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, prior *NodeModel, state *tfsdk.State, diags *diag.Diagnostics) {
-	var m, cfgModel NodeModel
+func (r *nodeResource) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, prior *nodeModel, state *tfsdk.State, diags *diag.Diagnostics) {
+	var m, cfgModel nodeModel
 	diags.Append(plan.Get(ctx, &m)...)
 	diags.Append(config.Get(ctx, &cfgModel)...)
 	if diags.HasError() {
@@ -842,7 +842,7 @@ func (r *Node) apply(ctx context.Context, config tfsdk.Config, plan tfsdk.Plan, 
 // null for the next refresh to fill in. Terraform marks a failed create
 // tainted: the next plan shows its replacement instead of a fresh create.
 // why is the warning's detail.
-func saveFailedApply(ctx context.Context, m *NodeModel, state *tfsdk.State, diags *diag.Diagnostics, why string) {
+func saveFailedApply(ctx context.Context, m *nodeModel, state *tfsdk.State, diags *diag.Diagnostics, why string) {
 	m.ID = m.Name
 	for _, v := range []*types.String{&m.PowerState, &m.BMCProtocol, &m.Vendor, &m.Model, &m.Serial, &m.BMCFirmware} {
 		if v.IsUnknown() {
@@ -865,12 +865,12 @@ func saveFailedApply(ctx context.Context, m *NodeModel, state *tfsdk.State, diag
 	diags.AddWarning("Node "+name+" was saved to state after a failed apply", why)
 }
 
-func bootEqual(a, b *NodeBootModel) bool {
+func bootEqual(a, b *nodeBootModel) bool {
 	return a.Device.Equal(b.Device) && a.Persistent.Equal(b.Persistent) && a.EFI.Equal(b.EFI)
 }
 
 // setPower powers the machine on or off unless it already is.
-func (r *Node) setPower(ctx context.Context, c *bmc.Client, want string) error {
+func (r *nodeResource) setPower(ctx context.Context, c *bmc.Client, want string) error {
 	got, err := c.PowerState(ctx)
 	if err != nil {
 		return err
@@ -885,7 +885,7 @@ func (r *Node) setPower(ctx context.Context, c *bmc.Client, want string) error {
 // reprovision sets a one-shot PXE boot and (re)starts the machine, then
 // optionally waits for it to answer SSH. cycled reports whether the machine
 // was (re)started; ok whether everything succeeded.
-func (r *Node) reprovision(ctx context.Context, m *NodeModel, c *bmc.Client, diags *diag.Diagnostics) (cycled, ok bool) {
+func (r *nodeResource) reprovision(ctx context.Context, m *nodeModel, c *bmc.Client, diags *diag.Diagnostics) (cycled, ok bool) {
 	name := m.Name.ValueString()
 	efi := m.Boot != nil && m.Boot.EFI.ValueBool()
 	if err := c.SetBootDevice(ctx, "pxe", false, efi); err != nil {
@@ -965,7 +965,7 @@ func sshBanner(ctx context.Context, addr string) error {
 
 // removeStale removes files the prior configuration wrote that the new one
 // no longer owns (another MAC, another layout, another server root).
-func (r *Node) removeStale(ctx context.Context, prior, next *NodeModel, diags *diag.Diagnostics) {
+func (r *nodeResource) removeStale(ctx context.Context, prior, next *nodeModel, diags *diag.Diagnostics) {
 	old, known, d := renderedFiles(ctx, prior.PXE)
 	if !known || d.HasError() {
 		return
@@ -997,7 +997,7 @@ func (r *Node) removeStale(ctx context.Context, prior, next *NodeModel, diags *d
 	}
 }
 
-func serverEqual(a, b *PXEServerModel) bool {
+func serverEqual(a, b *pxeServerModel) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
@@ -1007,8 +1007,8 @@ func serverEqual(a, b *PXEServerModel) bool {
 	return a.SSH == nil || (a.SSH.Host.Equal(b.SSH.Host) && a.SSH.Port.Equal(b.SSH.Port))
 }
 
-func (r *Node) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var m NodeModel
+func (r *nodeResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m nodeModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -1053,7 +1053,7 @@ func (r *Node) Delete(ctx context.Context, req resource.DeleteRequest, resp *res
 // ImportState takes "name" (adopted as is: the next plan shows the
 // configuration to apply) or "name@bmc-address[:port]", which reads power
 // and inventory from the BMC with the provider's bmc credentials.
-func (r *Node) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+func (r *nodeResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	name, bmcAddr, hasBMC := strings.Cut(req.ID, "@")
 	if !nodeNameRe.MatchString(name) {
 		resp.Diagnostics.AddError("Unable to import node "+req.ID, "Expected name or name@bmc-address[:port], e.g. node1@10.0.0.21:623.")
@@ -1075,7 +1075,7 @@ func (r *Node) ImportState(ctx context.Context, req resource.ImportStateRequest,
 		}
 		host, port = h, n
 	}
-	b := NodeBMCModel{Address: types.StringValue(host), Port: types.Int64Null(), Username: types.StringNull(), Password: types.StringNull(),
+	b := nodeBMCModel{Address: types.StringValue(host), Port: types.Int64Null(), Username: types.StringNull(), Password: types.StringNull(),
 		PasswordWO: types.StringNull(), PasswordWOVersion: types.StringNull(), Protocol: types.StringNull(), InsecureTLS: types.BoolNull()}
 	if port != 0 {
 		b.Port = types.Int64Value(port)

@@ -15,30 +15,30 @@ import (
 
 // planNode returns a node with reprovision = true, a BMC and a PXE layout
 // whose command line is cmdline, as Terraform would plan it.
-func planNode(name, cmdline string) NodeModel {
+func planNode(name, cmdline string) nodeModel {
 	nullStr := types.StringNull()
-	return NodeModel{
+	return nodeModel{
 		ID: types.StringUnknown(), Name: types.StringValue(name), Power: nullStr, PowerState: types.StringUnknown(),
 		PowerOffOnDestroy: types.BoolValue(false), Reprovision: types.BoolValue(true), ReprovisionTrigger: nullStr,
 		BMCProtocol: types.StringUnknown(), Vendor: types.StringUnknown(), Model: types.StringUnknown(),
 		Serial: types.StringUnknown(), BMCFirmware: types.StringUnknown(), PXEFiles: types.MapUnknown(types.StringType),
-		BMC: &NodeBMCModel{Address: types.StringValue("10.0.0.21"), Port: types.Int64Null(), Username: nullStr, Password: nullStr,
+		BMC: &nodeBMCModel{Address: types.StringValue("10.0.0.21"), Port: types.Int64Null(), Username: nullStr, Password: nullStr,
 			PasswordWO: nullStr, PasswordWOVersion: nullStr, Protocol: types.StringValue("ipmi"), InsecureTLS: types.BoolNull()},
-		PXE: &NodePXEModel{MAC: types.StringValue("52:54:00:00:00:01"), Root: nullStr, Kernel: types.StringValue("vmlinuz"),
+		PXE: &nodePXEModel{MAC: types.StringValue("52:54:00:00:00:01"), Root: nullStr, Kernel: types.StringValue("vmlinuz"),
 			Initrd: types.ListValueMust(types.StringType, []attr.Value{types.StringValue("initrd.img")}), Cmdline: types.StringValue(cmdline),
-			IPXEScript: nullStr, Server: &PXEServerModel{LocalDir: types.StringValue("/srv/tftp")}},
+			IPXEScript: nullStr, Server: &pxeServerModel{LocalDir: types.StringValue("/srv/tftp")}},
 		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{
 			"create": types.StringType, "update": types.StringType, "delete": types.StringType})},
 	}
 }
 
-func withTrigger(m NodeModel, trigger string) NodeModel {
+func withTrigger(m nodeModel, trigger string) nodeModel {
 	m.ReprovisionTrigger = types.StringValue(trigger)
 	return m
 }
 
 // stored is a node as Read leaves it in state after an apply of planned.
-func stored(t *testing.T, planned NodeModel) NodeModel {
+func stored(t *testing.T, planned nodeModel) nodeModel {
 	t.Helper()
 	m := planned
 	m.ID, m.PowerState, m.BMCProtocol = m.Name, types.StringValue("on"), types.StringValue("ipmi")
@@ -56,10 +56,10 @@ func stored(t *testing.T, planned NodeModel) NodeModel {
 }
 
 // modifyPlan runs the resource's ModifyPlan; state nil is a create.
-func modifyPlan(t *testing.T, state *NodeModel, plan NodeModel) (NodeModel, []string) {
+func modifyPlan(t *testing.T, state *nodeModel, plan nodeModel) (nodeModel, []string) {
 	t.Helper()
 	ctx := context.Background()
-	r := &Node{}
+	r := &nodeResource{}
 	var sr resource.SchemaResponse
 	r.Schema(ctx, resource.SchemaRequest{}, &sr)
 	typ := sr.Schema.Type().TerraformType(ctx)
@@ -84,7 +84,7 @@ func modifyPlan(t *testing.T, state *NodeModel, plan NodeModel) (NodeModel, []st
 		}
 		warnings = append(warnings, d.Summary())
 	}
-	var out NodeModel
+	var out nodeModel
 	if d := resp.Plan.Get(ctx, &out); d.HasError() {
 		t.Fatal(d)
 	}
@@ -104,8 +104,8 @@ func TestNodePlanWarnsWhenApplyPowerCycles(t *testing.T) {
 	imported.PXE, imported.PXEFiles = nil, types.MapNull(types.StringType)
 	for _, tc := range []struct {
 		name     string
-		state    *NodeModel
-		plan     NodeModel
+		state    *nodeModel
+		plan     nodeModel
 		warning  string // "" for none
 		wantID   string
 		wantSame bool // power_state planned as in state

@@ -23,8 +23,8 @@ import (
 
 // Descriptions of the access attributes, shared by every schema flavour.
 
-// AccessModel is how a repository is reached.
-type AccessModel struct {
+// accessModel is how a repository is reached.
+type accessModel struct {
 	Repository   types.String         `tfsdk:"repository"`
 	SSH          *connection.SSHModel `tfsdk:"ssh"`
 	Password     types.String         `tfsdk:"password"`
@@ -36,7 +36,7 @@ type AccessModel struct {
 
 // Repo turns the access model into the restic client's repository; a
 // non-empty password overrides the model's (the write-only value).
-func (m *AccessModel) Repo(ctx context.Context, password string) (restic.Repo, diag.Diagnostics) {
+func (m *accessModel) Repo(ctx context.Context, password string) (restic.Repo, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	r := restic.Repo{Repository: m.Repository.ValueString(), Password: m.Password.ValueString(),
 		PasswordFile: m.PasswordFile.ValueString(), ResticPath: m.ResticPath.ValueString()}
@@ -52,9 +52,9 @@ func (m *AccessModel) Repo(ctx context.Context, password string) (restic.Repo, d
 	return r, diags
 }
 
-// Client connects to where restic runs and returns a client for the
+// client connects to where restic runs and returns a client for the
 // repository. Secrets are masked in the provider's logs.
-func Client(ctx context.Context, d *connection.Data, m *AccessModel, password string) (context.Context, *restic.Client, diag.Diagnostics) {
+func client(ctx context.Context, d *connection.Data, m *accessModel, password string) (context.Context, *restic.Client, diag.Diagnostics) {
 	repo, diags := m.Repo(ctx, password)
 	if diags.HasError() {
 		return ctx, nil, diags
@@ -64,14 +64,14 @@ func Client(ctx context.Context, d *connection.Data, m *AccessModel, password st
 	if diags.HasError() {
 		return ctx, nil, diags
 	}
-	ctx = Mask(ctx, repo)
+	ctx = mask(ctx, repo)
 	c := &restic.Client{Runner: runner, Repo: repo,
 		Logger: func(msg string, fields map[string]any) { logging.Debug(ctx, msg, fields) }}
 	return ctx, c, diags
 }
 
-// Mask hides the repository's secrets from every log line of ctx.
-func Mask(ctx context.Context, r restic.Repo) context.Context {
+// mask hides the repository's secrets from every log line of ctx.
+func mask(ctx context.Context, r restic.Repo) context.Context {
 	secrets := []string{r.Password}
 	for _, v := range r.Env {
 		if len(v) >= 4 {
@@ -81,9 +81,9 @@ func Mask(ctx context.Context, r restic.Repo) context.Context {
 	return connection.MaskSecrets(ctx, secrets...)
 }
 
-// Explain adds what the user can do to a restic error. The repository is
+// explain adds what the user can do to a restic error. The repository is
 // quoted with any URL password masked (RedactRepository).
-func Explain(err error, repository string) string {
+func explain(err error, repository string) string {
 	repository = restic.RedactRepository(repository)
 	switch {
 	case restic.IsWrongPassword(err):

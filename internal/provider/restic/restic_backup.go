@@ -34,10 +34,10 @@ import (
 )
 
 var (
-	_ resource.Resource                     = (*ResticBackup)(nil)
-	_ resource.ResourceWithConfigure        = (*ResticBackup)(nil)
-	_ resource.ResourceWithConfigValidators = (*ResticBackup)(nil)
-	_ resource.ResourceWithModifyPlan       = (*ResticBackup)(nil)
+	_ resource.Resource                     = (*resticBackupResource)(nil)
+	_ resource.ResourceWithConfigure        = (*resticBackupResource)(nil)
+	_ resource.ResourceWithConfigValidators = (*resticBackupResource)(nil)
+	_ resource.ResourceWithModifyPlan       = (*resticBackupResource)(nil)
 )
 
 // Default timeouts of homelab_restic_backup: run_now runs a whole backup.
@@ -51,17 +51,17 @@ const (
 // unitPrefix names the systemd units the provider installs.
 const unitPrefix = "homelab-restic-"
 
-// ResticBackup is the homelab_restic_backup resource.
-type ResticBackup struct {
+// resticBackupResource is the homelab_restic_backup resource.
+type resticBackupResource struct {
 	data *connection.Data
 }
 
 // NewResticBackup returns the homelab_restic_backup resource.
-func NewResticBackup() resource.Resource { return &ResticBackup{} }
+func NewResticBackup() resource.Resource { return &resticBackupResource{} }
 
-// ResticBackupModel is the resource's data.
-type ResticBackupModel struct {
-	AccessModel
+// resticBackupModel is the resource's data.
+type resticBackupModel struct {
+	accessModel
 	// host is the host the units are on (the ssh block's, or the
 	// provider's default), resolved when connecting.
 	host              string
@@ -74,7 +74,7 @@ type ResticBackupModel struct {
 	Tags              types.List      `tfsdk:"tags"`
 	Schedule          types.String    `tfsdk:"schedule"`
 	CheckSchedule     types.String    `tfsdk:"check_schedule"`
-	Keep              *ResticKeepSpec `tfsdk:"keep"`
+	Keep              *resticKeepSpec `tfsdk:"keep"`
 	Prune             types.Bool      `tfsdk:"prune"`
 	RetryLock         types.String    `tfsdk:"retry_lock"`
 	ResticVersion     types.String    `tfsdk:"restic_version"`
@@ -87,8 +87,8 @@ type ResticBackupModel struct {
 	Timeouts          timeouts.Value  `tfsdk:"timeouts"`
 }
 
-// ResticKeepSpec is the keep block: restic forget's policy.
-type ResticKeepSpec struct {
+// resticKeepSpec is the keep block: restic forget's policy.
+type resticKeepSpec struct {
 	Last    types.Int64  `tfsdk:"last"`
 	Hourly  types.Int64  `tfsdk:"hourly"`
 	Daily   types.Int64  `tfsdk:"daily"`
@@ -104,11 +104,11 @@ var (
 	withinRe     = regexp.MustCompile(`^(\d+y)?(\d+m)?(\d+d)?(\d+h)?$`)
 )
 
-func (r *ResticBackup) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+func (r *resticBackupResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_restic_backup"
 }
 
-func (r *ResticBackup) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *resticBackupResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	attrs := resticAccessAttributes()
 	// The units can point at another repository in place.
 	attrs["repository"] = schema.StringAttribute{Required: true, Description: repositoryDesc + " Typically `homelab_restic_repo.x.repository`."}
@@ -170,12 +170,12 @@ func (r *ResticBackup) Schema(ctx context.Context, _ resource.SchemaRequest, res
 	}
 }
 
-func (r *ResticBackup) ConfigValidators(context.Context) []resource.ConfigValidator {
+func (r *resticBackupResource) ConfigValidators(context.Context) []resource.ConfigValidator {
 	return []resource.ConfigValidator{resourcevalidator.ExactlyOneOf(
 		path.MatchRoot("password"), path.MatchRoot("password_wo"), path.MatchRoot("password_file"))}
 }
 
-func (r *ResticBackup) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+func (r *resticBackupResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
@@ -191,14 +191,14 @@ func listStrings(ctx context.Context, l types.List, diags *diag.Diagnostics) []s
 // value during apply ("" otherwise: the environment file is then rendered
 // without it and must not be written). known is false while the plan has
 // unknown values.
-func (m *ResticBackupModel) units(ctx context.Context, password string) (main systemd.Unit, check *systemd.Unit, known bool, diags diag.Diagnostics) {
+func (m *resticBackupModel) units(ctx context.Context, password string) (main systemd.Unit, check *systemd.Unit, known bool, diags diag.Diagnostics) {
 	for _, v := range []attr.Value{m.Repository, m.Paths, m.Exclude, m.Tags, m.Schedule, m.CheckSchedule, m.ResticPath, m.Options,
 		m.Environment, m.Password, m.PasswordFile, m.Prune, m.Name, m.RetryLock, m.ResticVersion} {
 		if v.IsUnknown() {
 			return main, nil, false, nil
 		}
 	}
-	repo, d := m.AccessModel.Repo(ctx, password)
+	repo, d := m.accessModel.Repo(ctx, password)
 	diags.Append(d...)
 	bin := repo.ResticPath
 	if bin == "" {
@@ -287,11 +287,11 @@ func unitHashes(units ...*systemd.Unit) (map[string]string, error) {
 
 // ModifyPlan plans the hashes of the unit files to install, so that an
 // out-of-band edit (recorded by Read) is a diff.
-func (r *ResticBackup) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+func (r *resticBackupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		return
 	}
-	var plan, state ResticBackupModel
+	var plan, state resticBackupModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if !req.State.Raw.IsNull() {
 		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
@@ -333,7 +333,7 @@ func sameSSHHost(a, b *connection.SSHModel) bool {
 	return a.Host.Equal(b.Host) && a.Port.Equal(b.Port)
 }
 
-func (r *ResticBackup) manager(m *ResticBackupModel) (systemd.Manager, diag.Diagnostics) {
+func (r *resticBackupResource) manager(m *resticBackupModel) (systemd.Manager, diag.Diagnostics) {
 	runner, target, diags := r.data.Runner(m.SSH, path.Root("ssh"), connection.HostRequired)
 	m.host = target.Config.Host
 	return systemd.Manager{Runner: runner}, diags
@@ -352,7 +352,7 @@ func rfc3339(t time.Time) types.String {
 // this resource writes (edited by hand beyond its settings) keep the
 // settings of m, and their hashes show the difference; on import (m has
 // no paths yet) they are an error.
-func (r *ResticBackup) refresh(ctx context.Context, mgr systemd.Manager, m *ResticBackupModel) (gone bool, err error) {
+func (r *resticBackupResource) refresh(ctx context.Context, mgr systemd.Manager, m *resticBackupModel) (gone bool, err error) {
 	name := unitPrefix + m.Name.ValueString()
 	importing := m.Paths.IsNull()
 	st, err := mgr.Read(ctx, name)
@@ -429,7 +429,7 @@ func lastResult(st systemd.State, repository string) string {
 // resticVersion reads the version of the restic the units run; a restic
 // that is not installed gives null (the units are written without
 // --retry-lock, and a run fails saying so).
-func resticVersion(ctx context.Context, mgr systemd.Manager, m *ResticBackupModel) (types.String, error) {
+func resticVersion(ctx context.Context, mgr systemd.Manager, m *resticBackupModel) (types.String, error) {
 	c := &restic.Client{Runner: mgr.Runner, Repo: restic.Repo{ResticPath: m.ResticPath.ValueString()}}
 	v, err := c.Version(ctx)
 	switch {
@@ -442,12 +442,12 @@ func resticVersion(ctx context.Context, mgr systemd.Manager, m *ResticBackupMode
 	return types.StringValue(v), nil
 }
 
-func (r *ResticBackup) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+func (r *resticBackupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	r.write(ctx, &req.Plan, &req.Config, nil, &resp.State, &resp.Diagnostics)
 }
 
-func (r *ResticBackup) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var prior ResticBackupModel
+func (r *resticBackupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var prior resticBackupModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -455,8 +455,8 @@ func (r *ResticBackup) Update(ctx context.Context, req resource.UpdateRequest, r
 	r.write(ctx, &req.Plan, &req.Config, &prior, &resp.State, &resp.Diagnostics)
 }
 
-func (r *ResticBackup) write(ctx context.Context, plan, config tfhelp.PlanGetter, prior *ResticBackupModel, state tfhelp.StateSetter, diags *diag.Diagnostics) {
-	var m, cfg ResticBackupModel
+func (r *resticBackupResource) write(ctx context.Context, plan, config tfhelp.PlanGetter, prior *resticBackupModel, state tfhelp.StateSetter, diags *diag.Diagnostics) {
+	var m, cfg resticBackupModel
 	diags.Append(plan.Get(ctx, &m)...)
 	diags.Append(config.Get(ctx, &cfg)...)
 	if diags.HasError() {
@@ -490,8 +490,8 @@ func (r *ResticBackup) write(ctx context.Context, plan, config tfhelp.PlanGetter
 	if diags.HasError() {
 		return
 	}
-	repo, _ := m.AccessModel.Repo(ctx, pw)
-	ctx = Mask(ctx, repo)
+	repo, _ := m.accessModel.Repo(ctx, pw)
+	ctx = mask(ctx, repo)
 	for attr, spec := range map[string]string{"schedule": m.Schedule.ValueString(), "check_schedule": m.CheckSchedule.ValueString()} {
 		if spec == "" {
 			continue
@@ -534,8 +534,8 @@ func (r *ResticBackup) write(ctx context.Context, plan, config tfhelp.PlanGetter
 	diags.Append(state.Set(ctx, &m)...)
 }
 
-func (r *ResticBackup) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var m ResticBackupModel
+func (r *resticBackupResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m resticBackupModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -559,8 +559,8 @@ func (r *ResticBackup) Read(ctx context.Context, req resource.ReadRequest, resp 
 	}
 }
 
-func (r *ResticBackup) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var m ResticBackupModel
+func (r *resticBackupResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m resticBackupModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return

@@ -18,14 +18,14 @@ import (
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/systemd"
 )
 
-var _ resource.ResourceWithImportState = (*ResticBackup)(nil)
+var _ resource.ResourceWithImportState = (*resticBackupResource)(nil)
 
 // errNotOurUnits says that installed units are not ones units() writes.
 var errNotOurUnits = errors.New("not units this resource writes")
 
 // ImportState takes "name", "host:name" or "host:port:name"; Read then
 // reads every setting back from the installed units.
-func (r *ResticBackup) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+func (r *resticBackupResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	id, err := connection.ParseImportID(req.ID)
 	if err == nil && !backupNameRe.MatchString(id.Name) {
 		err = fmt.Errorf("%q is not a backup name (lowercase letters, digits, '.', '_' and '-'; the units are %s<name>.service and .timer)", id.Name, unitPrefix)
@@ -35,7 +35,7 @@ func (r *ResticBackup) ImportState(ctx context.Context, req resource.ImportState
 			err.Error()+"\n\nExample: terraform import homelab_restic_backup.data nas.lan:data (the units homelab-restic-data.* on nas.lan)")
 		return
 	}
-	m := ResticBackupModel{Name: types.StringValue(id.Name), RunNow: types.BoolValue(false),
+	m := resticBackupModel{Name: types.StringValue(id.Name), RunNow: types.BoolValue(false),
 		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{"create": types.StringType, "update": types.StringType, "delete": types.StringType})}}
 	m.SSH = id.SSHForImport()
 	m.Paths, m.Exclude, m.Tags = types.ListNull(types.StringType), types.ListNull(types.StringType), types.ListNull(types.StringType)
@@ -51,7 +51,7 @@ func (r *ResticBackup) ImportState(ctx context.Context, req resource.ImportState
 // never read into state, and spellings that mean what the units say are
 // kept. An error wrapping errNotOurUnits says the units are not ones this
 // resource writes.
-func (m *ResticBackupModel) fromUnits(main systemd.Unit, check *systemd.Unit) error {
+func (m *resticBackupModel) fromUnits(main systemd.Unit, check *systemd.Unit) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", errNotOurUnits, fmt.Sprintf(format, args...))
 	}
@@ -126,7 +126,7 @@ func (m *ResticBackupModel) fromUnits(main systemd.Unit, check *systemd.Unit) er
 	if len(paths) == 0 {
 		return bad("restic backup in %s.service names no paths after \"--\"", main.Name)
 	}
-	var keep *ResticKeepSpec
+	var keep *resticKeepSpec
 	prune := false
 	if len(main.ExecStart) == 2 {
 		after := main.ExecStart[1]
@@ -150,7 +150,7 @@ func (m *ResticBackupModel) fromUnits(main systemd.Unit, check *systemd.Unit) er
 			}
 			prune = true
 		} else {
-			keep = &ResticKeepSpec{Last: types.Int64Null(), Hourly: types.Int64Null(), Daily: types.Int64Null(), Weekly: types.Int64Null(),
+			keep = &resticKeepSpec{Last: types.Int64Null(), Hourly: types.Int64Null(), Daily: types.Int64Null(), Weekly: types.Int64Null(),
 				Monthly: types.Int64Null(), Yearly: types.Int64Null(), Within: types.StringNull()}
 			counts := map[string]*types.Int64{"--keep-last": &keep.Last, "--keep-hourly": &keep.Hourly, "--keep-daily": &keep.Daily,
 				"--keep-weekly": &keep.Weekly, "--keep-monthly": &keep.Monthly, "--keep-yearly": &keep.Yearly}

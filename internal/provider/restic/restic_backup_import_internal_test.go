@@ -15,7 +15,7 @@ import (
 // readBack renders the units of m as installed on a host and reads them
 // into a model that knows only the name and the restic version, as an
 // import does.
-func readBack(t *testing.T, m ResticBackupModel) ResticBackupModel {
+func readBack(t *testing.T, m resticBackupModel) resticBackupModel {
 	t.Helper()
 	main, check, known, diags := m.units(context.Background(), "the-password")
 	if !known || diags.HasError() {
@@ -38,7 +38,7 @@ func readBack(t *testing.T, m ResticBackupModel) ResticBackupModel {
 		c := parse(*check)
 		pc = &c
 	}
-	got := ResticBackupModel{Name: m.Name, ResticVersion: m.ResticVersion}
+	got := resticBackupModel{Name: m.Name, ResticVersion: m.ResticVersion}
 	got.Repository, got.Password, got.PasswordFile, got.ResticPath = types.StringNull(), types.StringNull(), types.StringNull(), types.StringNull()
 	got.Options, got.Environment = types.MapNull(types.StringType), types.MapNull(types.StringType)
 	got.Schedule, got.CheckSchedule, got.RetryLock = types.StringNull(), types.StringNull(), types.StringNull()
@@ -64,7 +64,7 @@ func TestBackupFromUnitsRoundTrip(t *testing.T) {
 	plain := backupModel(types.StringValue("0.18.1"), "0")
 	plain.Keep, plain.Prune, plain.CheckSchedule = nil, types.BoolValue(false), types.StringNull()
 	plain.Repository = types.StringValue("rest:http://127.0.0.1:8000/repo/")
-	for what, m := range map[string]ResticBackupModel{"everything": withAll, "prune only, 0.14, password file": pruneOnly, "plain, retry_lock 0": plain} {
+	for what, m := range map[string]resticBackupModel{"everything": withAll, "prune only, 0.14, password file": pruneOnly, "plain, retry_lock 0": plain} {
 		got := readBack(t, m)
 		for attr, pair := range map[string][2]attr.Value{
 			"repository": {got.Repository, m.Repository}, "password_file": {got.PasswordFile, m.PasswordFile},
@@ -127,13 +127,13 @@ func TestBackupFromUnitsRefuses(t *testing.T) {
 	} {
 		u := base()
 		edit(&u)
-		m := ResticBackupModel{AccessModel: AccessModel{Repository: types.StringNull()}}
+		m := resticBackupModel{accessModel: accessModel{Repository: types.StringNull()}}
 		if err := m.fromUnits(u, nil); !errors.Is(err, errNotOurUnits) {
 			t.Errorf("%s: fromUnits = %v, want errNotOurUnits", what, err)
 		}
 	}
 	u := base()
-	m := ResticBackupModel{AccessModel: AccessModel{Repository: types.StringNull()}}
+	m := resticBackupModel{accessModel: accessModel{Repository: types.StringNull()}}
 	if err := m.fromUnits(u, nil); err != nil {
 		t.Errorf("base: %v", err)
 	}

@@ -11,9 +11,9 @@ import (
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/systemd"
 )
 
-func backupModel(version types.String, retryLock string) ResticBackupModel {
-	return ResticBackupModel{
-		AccessModel: AccessModel{
+func backupModel(version types.String, retryLock string) resticBackupModel {
+	return resticBackupModel{
+		accessModel: accessModel{
 			Repository: types.StringValue("/srv/restic"), Password: types.StringValue("pw"), PasswordFile: types.StringNull(),
 			Environment: types.MapNull(types.StringType), Options: types.MapNull(types.StringType), ResticPath: types.StringValue("/usr/bin/restic"),
 		},
@@ -23,7 +23,7 @@ func backupModel(version types.String, retryLock string) ResticBackupModel {
 		Tags:          types.ListNull(types.StringType),
 		Schedule:      types.StringValue("daily"),
 		CheckSchedule: types.StringValue("weekly"),
-		Keep:          &ResticKeepSpec{Last: types.Int64Value(3), Hourly: types.Int64Null(), Daily: types.Int64Null(), Weekly: types.Int64Null(), Monthly: types.Int64Null(), Yearly: types.Int64Null(), Within: types.StringNull()},
+		Keep:          &resticKeepSpec{Last: types.Int64Value(3), Hourly: types.Int64Null(), Daily: types.Int64Null(), Weekly: types.Int64Null(), Monthly: types.Int64Null(), Yearly: types.Int64Null(), Within: types.StringNull()},
 		Prune:         types.BoolValue(true),
 		RetryLock:     types.StringValue(retryLock),
 		ResticVersion: version,

@@ -30,10 +30,10 @@ import (
 )
 
 var (
-	_ resource.Resource                     = (*ResticRepo)(nil)
-	_ resource.ResourceWithConfigure        = (*ResticRepo)(nil)
-	_ resource.ResourceWithConfigValidators = (*ResticRepo)(nil)
-	_ resource.ResourceWithModifyPlan       = (*ResticRepo)(nil)
+	_ resource.Resource                     = (*resticRepoResource)(nil)
+	_ resource.ResourceWithConfigure        = (*resticRepoResource)(nil)
+	_ resource.ResourceWithConfigValidators = (*resticRepoResource)(nil)
+	_ resource.ResourceWithModifyPlan       = (*resticRepoResource)(nil)
 )
 
 // Default timeouts of homelab_restic_repo: create may run a check that
@@ -45,17 +45,17 @@ const (
 	resticRepoReadTimeout   = 10 * time.Minute
 )
 
-// ResticRepo is the homelab_restic_repo resource.
-type ResticRepo struct {
+// resticRepoResource is the homelab_restic_repo resource.
+type resticRepoResource struct {
 	data *connection.Data
 }
 
 // NewResticRepo returns the homelab_restic_repo resource.
-func NewResticRepo() resource.Resource { return &ResticRepo{} }
+func NewResticRepo() resource.Resource { return &resticRepoResource{} }
 
-// ResticRepoModel is the resource's data.
-type ResticRepoModel struct {
-	AccessModel
+// resticRepoModel is the resource's data.
+type resticRepoModel struct {
+	accessModel
 	PasswordWO        types.String     `tfsdk:"password_wo"`
 	PasswordWOVersion types.String     `tfsdk:"password_wo_version"`
 	ID                types.String     `tfsdk:"id"`
@@ -64,24 +64,24 @@ type ResticRepoModel struct {
 	ResticVersion     types.String     `tfsdk:"restic_version"`
 	SnapshotCount     types.Int64      `tfsdk:"snapshot_count"`
 	DestroyData       types.Bool       `tfsdk:"destroy_data"`
-	Check             *ResticCheckSpec `tfsdk:"check"`
+	Check             *resticCheckSpec `tfsdk:"check"`
 	CheckOnRefresh    types.Bool       `tfsdk:"check_on_refresh"`
 	CheckResult       types.String     `tfsdk:"check_result"`
 	Timeouts          timeouts.Value   `tfsdk:"timeouts"`
 }
 
-// ResticCheckSpec is the check block.
-type ResticCheckSpec struct {
+// resticCheckSpec is the check block.
+type resticCheckSpec struct {
 	ReadDataSubset types.String `tfsdk:"read_data_subset"`
 }
 
 var readDataSubsetRe = regexp.MustCompile(`^(\d+(\.\d+)?%|\d+/\d+|\d+[KMGT]?)$`)
 
-func (r *ResticRepo) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+func (r *resticRepoResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_restic_repo"
 }
 
-func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *resticRepoResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	attrs := resticAccessAttributes()
 	// Replacement is decided in ModifyPlan: another spelling of the same
 	// place is not a change, and a replacement never deletes data.
@@ -126,12 +126,12 @@ func (r *ResticRepo) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 	}
 }
 
-func (r *ResticRepo) ConfigValidators(context.Context) []resource.ConfigValidator {
+func (r *resticRepoResource) ConfigValidators(context.Context) []resource.ConfigValidator {
 	return []resource.ConfigValidator{resourcevalidator.ExactlyOneOf(
 		path.MatchRoot("password"), path.MatchRoot("password_wo"), path.MatchRoot("password_file"))}
 }
 
-func (r *ResticRepo) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+func (r *resticRepoResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
@@ -145,7 +145,7 @@ func writeOnlyProbe() string {
 }
 
 // inspect opens the repository and fills the computed attributes.
-func (r *ResticRepo) inspect(ctx context.Context, c *restic.Client, m *ResticRepoModel, runCheck bool) error {
+func (r *resticRepoResource) inspect(ctx context.Context, c *restic.Client, m *resticRepoModel, runCheck bool) error {
 	v, err := c.Version(ctx)
 	if err != nil {
 		return err
@@ -178,12 +178,12 @@ func (r *ResticRepo) inspect(ctx context.Context, c *restic.Client, m *ResticRep
 	return nil
 }
 
-func (r *ResticRepo) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+func (r *resticRepoResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	r.write(ctx, &req.Plan, &req.Config, nil, &resp.State, &resp.Diagnostics)
 }
 
-func (r *ResticRepo) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var prior ResticRepoModel
+func (r *resticRepoResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var prior resticRepoModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -193,8 +193,8 @@ func (r *ResticRepo) Update(ctx context.Context, req resource.UpdateRequest, res
 
 // write adopts or initializes the repository (create) or re-opens it with
 // the new access settings (update), then stores what restic reports.
-func (r *ResticRepo) write(ctx context.Context, plan tfhelp.PlanGetter, config tfhelp.PlanGetter, prior *ResticRepoModel, state tfhelp.StateSetter, diags *diag.Diagnostics) {
-	var m, cfg ResticRepoModel
+func (r *resticRepoResource) write(ctx context.Context, plan tfhelp.PlanGetter, config tfhelp.PlanGetter, prior *resticRepoModel, state tfhelp.StateSetter, diags *diag.Diagnostics) {
+	var m, cfg resticRepoModel
 	diags.Append(plan.Get(ctx, &m)...)
 	diags.Append(config.Get(ctx, &cfg)...)
 	if diags.HasError() {
@@ -212,7 +212,7 @@ func (r *ResticRepo) write(ctx context.Context, plan tfhelp.PlanGetter, config t
 	diags.Append(td...)
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	ctx, c, cd := Client(ctx, r.data, &m.AccessModel, cfg.PasswordWO.ValueString())
+	ctx, c, cd := client(ctx, r.data, &m.accessModel, cfg.PasswordWO.ValueString())
 	diags.Append(cd...)
 	if diags.HasError() {
 		return
@@ -232,11 +232,11 @@ func (r *ResticRepo) write(ctx context.Context, plan tfhelp.PlanGetter, config t
 		case restic.IsNotExist(err):
 			logging.Info(ctx, "no repository there: initializing it", map[string]any{"repository": restic.RedactRepository(repo)})
 			if _, err := c.Init(ctx); err != nil {
-				diags.AddError(summary, Explain(err, repo))
+				diags.AddError(summary, explain(err, repo))
 				return
 			}
 		default:
-			diags.AddError(summary, Explain(err, repo))
+			diags.AddError(summary, explain(err, repo))
 			return
 		}
 	}
@@ -249,7 +249,7 @@ func (r *ResticRepo) write(ctx context.Context, plan tfhelp.PlanGetter, config t
 			diags.AddError(summary, missingRepository(err, repo, c.Runner.String(), prior.RepositoryID.ValueString()))
 			return
 		}
-		diags.AddError(summary, Explain(err, repo))
+		diags.AddError(summary, explain(err, repo))
 		return
 	}
 	// An imported repository has no ID until this first read with the
@@ -262,8 +262,8 @@ func (r *ResticRepo) write(ctx context.Context, plan tfhelp.PlanGetter, config t
 	diags.Append(state.Set(ctx, &m)...)
 }
 
-func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var m ResticRepoModel
+func (r *resticRepoResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m resticRepoModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -277,7 +277,7 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 	if writeOnly {
 		probe = writeOnlyProbe()
 	}
-	ctx, c, diags := Client(ctx, r.data, &m.AccessModel, probe)
+	ctx, c, diags := client(ctx, r.data, &m.accessModel, probe)
 	resp.Diagnostics.Append(diags...)
 	if diags.HasError() {
 		return
@@ -314,7 +314,7 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 			}
 			resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 		default:
-			detail := Explain(err, repo)
+			detail := explain(err, repo)
 			if m.RepositoryID.IsNull() {
 				detail += "\n\nAn import opens the repository with neither its password nor environment, to check that it exists " +
 					"(restic's default `restic` on the PATH of the host it runs on). A backend that needs credentials to be reached at all " +
@@ -332,7 +332,7 @@ func (r *ResticRepo) Read(ctx context.Context, req resource.ReadRequest, resp *r
 		missing(err)
 		return
 	case err != nil:
-		resp.Diagnostics.AddError(summary, Explain(err, repo))
+		resp.Diagnostics.AddError(summary, explain(err, repo))
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
@@ -360,7 +360,7 @@ func missingRepository(err error, repo, host, id string) string {
 // of the state only), and such a replacement is refused while the state
 // has destroy_data = true, because Delete cannot tell a replacement from a
 // destroy and would delete the old repository's snapshots.
-func (r *ResticRepo) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+func (r *resticRepoResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
 		return
 	}
@@ -390,8 +390,8 @@ func (r *ResticRepo) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequ
 	}
 }
 
-func (r *ResticRepo) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var m ResticRepoModel
+func (r *resticRepoResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m resticRepoModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() || !m.DestroyData.ValueBool() {
 		return
@@ -400,7 +400,7 @@ func (r *ResticRepo) Delete(ctx context.Context, req resource.DeleteRequest, res
 	resp.Diagnostics.Append(diags...)
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	ctx, c, diags := Client(ctx, r.data, &m.AccessModel, "")
+	ctx, c, diags := client(ctx, r.data, &m.accessModel, "")
 	resp.Diagnostics.Append(diags...)
 	if diags.HasError() {
 		return

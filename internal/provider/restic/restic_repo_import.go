@@ -15,7 +15,7 @@ import (
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
 )
 
-var _ resource.ResourceWithImportState = (*ResticRepo)(nil)
+var _ resource.ResourceWithImportState = (*resticRepoResource)(nil)
 
 // resticBackends are the prefixes of restic's repository strings: an
 // import ID that starts with one is a repository on the default host, not
@@ -47,7 +47,7 @@ func parseRepoImportID(id string) (connection.ImportID, error) {
 // is there without its password (restic tells "no repository" from "wrong
 // password"); the attributes only the password can read stay null until
 // the first apply, which opens it with the configured password.
-func (r *ResticRepo) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+func (r *resticRepoResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	id, err := parseRepoImportID(req.ID)
 	if err != nil {
 		resp.Diagnostics.AddError("Unable to import restic repository "+restic.RedactRepository(req.ID),
@@ -55,7 +55,7 @@ func (r *ResticRepo) ImportState(ctx context.Context, req resource.ImportStateRe
 				"nas.lan:/srv/restic, nas.lan:2222:rest:https://backup.lan:8000/nas/")
 		return
 	}
-	var m ResticRepoModel
+	var m resticRepoModel
 	m.SSH = id.SSHForImport()
 	m.Repository = types.StringValue(id.Name)
 	m.Password, m.PasswordFile, m.ResticPath = types.StringNull(), types.StringNull(), types.StringNull()

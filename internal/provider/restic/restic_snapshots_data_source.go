@@ -16,23 +16,23 @@ import (
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
 )
 
-var _ datasource.DataSourceWithConfigure = (*ResticSnapshots)(nil)
+var _ datasource.DataSourceWithConfigure = (*resticSnapshotsDataSource)(nil)
 
 // snapshotsLockWait bounds waiting for another restic (a scheduled backup,
 // forget or prune) to release the repository's lock.
 const snapshotsLockWait = 5 * time.Minute
 
-// ResticSnapshots is the homelab_restic_snapshots data source.
-type ResticSnapshots struct {
+// resticSnapshotsDataSource is the homelab_restic_snapshots data source.
+type resticSnapshotsDataSource struct {
 	data *connection.Data
 }
 
 // NewResticSnapshots returns the homelab_restic_snapshots data source.
-func NewResticSnapshots() datasource.DataSource { return &ResticSnapshots{} }
+func NewResticSnapshots() datasource.DataSource { return &resticSnapshotsDataSource{} }
 
-// ResticSnapshotsModel is the data source's data.
-type ResticSnapshotsModel struct {
-	AccessModel
+// resticSnapshotsModel is the data source's data.
+type resticSnapshotsModel struct {
+	accessModel
 	Host       types.String `tfsdk:"host"`
 	Tags       types.List   `tfsdk:"tags"`
 	Paths      types.List   `tfsdk:"paths"`
@@ -47,11 +47,11 @@ var snapshotType = map[string]attr.Type{
 	"paths": types.ListType{ElemType: types.StringType}, "tags": types.ListType{ElemType: types.StringType},
 }
 
-func (d *ResticSnapshots) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+func (d *resticSnapshotsDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_restic_snapshots"
 }
 
-func (d *ResticSnapshots) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+func (d *resticSnapshotsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	strs := func(desc string) schema.ListAttribute {
 		return schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: desc}
 	}
@@ -89,7 +89,7 @@ func (d *ResticSnapshots) Schema(_ context.Context, _ datasource.SchemaRequest, 
 	}
 }
 
-func (d *ResticSnapshots) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
+func (d *resticSnapshotsDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
 	d.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
@@ -101,13 +101,13 @@ func stringList(v []string) types.List {
 	return types.ListValueMust(types.StringType, vals)
 }
 
-func (d *ResticSnapshots) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
-	var m ResticSnapshotsModel
+func (d *resticSnapshotsDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	var m resticSnapshotsModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	ctx, c, diags := Client(ctx, d.data, &m.AccessModel, "")
+	ctx, c, diags := client(ctx, d.data, &m.accessModel, "")
 	resp.Diagnostics.Append(diags...)
 	if diags.HasError() {
 		return
@@ -139,7 +139,7 @@ wait:
 		snaps, err = c.Snapshots(ctx, f)
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Unable to list snapshots of restic repository "+restic.RedactRepository(repo), Explain(err, repo))
+		resp.Diagnostics.AddError("Unable to list snapshots of restic repository "+restic.RedactRepository(repo), explain(err, repo))
 		return
 	}
 	vals := make([]attr.Value, len(snaps))

@@ -37,11 +37,11 @@ import (
 )
 
 var (
-	_ resource.Resource                     = (*RKE2Cluster)(nil)
-	_ resource.ResourceWithConfigure        = (*RKE2Cluster)(nil)
-	_ resource.ResourceWithConfigValidators = (*RKE2Cluster)(nil)
-	_ resource.ResourceWithValidateConfig   = (*RKE2Cluster)(nil)
-	_ resource.ResourceWithModifyPlan       = (*RKE2Cluster)(nil)
+	_ resource.Resource                     = (*rke2ClusterResource)(nil)
+	_ resource.ResourceWithConfigure        = (*rke2ClusterResource)(nil)
+	_ resource.ResourceWithConfigValidators = (*rke2ClusterResource)(nil)
+	_ resource.ResourceWithValidateConfig   = (*rke2ClusterResource)(nil)
+	_ resource.ResourceWithModifyPlan       = (*rke2ClusterResource)(nil)
 )
 
 // Default timeouts of homelab_rke2_cluster. Bringing up a control plane
@@ -63,16 +63,16 @@ const (
 	rke2WorkloadsShown = 10
 )
 
-// RKE2Cluster is the homelab_rke2_cluster resource.
-type RKE2Cluster struct {
+// rke2ClusterResource is the homelab_rke2_cluster resource.
+type rke2ClusterResource struct {
 	data *connection.Data
 }
 
 // NewRKE2Cluster returns the homelab_rke2_cluster resource.
-func NewRKE2Cluster() resource.Resource { return &RKE2Cluster{} }
+func NewRKE2Cluster() resource.Resource { return &rke2ClusterResource{} }
 
-// RKE2ClusterModel is the resource's data.
-type RKE2ClusterModel struct {
+// rke2ClusterModel is the resource's data.
+type rke2ClusterModel struct {
 	ID                types.String     `tfsdk:"id"`
 	Version           types.String     `tfsdk:"version"`
 	Channel           types.String     `tfsdk:"channel"`
@@ -99,19 +99,19 @@ type RKE2ClusterModel struct {
 	ClientCertificate types.String     `tfsdk:"client_certificate"`
 	ClientKey         types.String     `tfsdk:"client_key"`
 	ClusterID         types.String     `tfsdk:"cluster_id"`
-	Airgap            *RKE2AirgapModel `tfsdk:"airgap"`
-	Servers           []RKE2NodeModel  `tfsdk:"server"`
-	Agents            []RKE2NodeModel  `tfsdk:"agent"`
+	Airgap            *rke2AirgapModel `tfsdk:"airgap"`
+	Servers           []rke2NodeModel  `tfsdk:"server"`
+	Agents            []rke2NodeModel  `tfsdk:"agent"`
 	Timeouts          timeouts.Value   `tfsdk:"timeouts"`
 }
 
-// RKE2AirgapModel is the airgap block.
-type RKE2AirgapModel struct {
+// rke2AirgapModel is the airgap block.
+type rke2AirgapModel struct {
 	ArtifactsDir types.String `tfsdk:"artifacts_dir"`
 }
 
-// RKE2NodeModel is a server or agent block.
-type RKE2NodeModel struct {
+// rke2NodeModel is a server or agent block.
+type rke2NodeModel struct {
 	Name             types.String         `tfsdk:"name"`
 	SSH              *connection.SSHModel `tfsdk:"ssh"`
 	Labels           types.Map            `tfsdk:"labels"`
@@ -123,7 +123,7 @@ type RKE2NodeModel struct {
 	SecretsSHA256    types.String         `tfsdk:"sensitive_config_sha256"`
 }
 
-func (r *RKE2Cluster) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+func (r *rke2ClusterResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_rke2_cluster"
 }
 
@@ -173,7 +173,7 @@ func rke2NodeBlock(role string) schema.ListNestedBlock {
 	}
 }
 
-func (r *RKE2Cluster) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *rke2ClusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	useState := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
 	useStateList := []planmodifier.List{listplanmodifier.UseStateForUnknown()}
 	servers := rke2NodeBlock("server")
@@ -302,14 +302,14 @@ func fixedAtInstall(desc string) schema.StringAttribute {
 
 var rke2NodeNameRe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 
-func (r *RKE2Cluster) ConfigValidators(context.Context) []resource.ConfigValidator {
+func (r *rke2ClusterResource) ConfigValidators(context.Context) []resource.ConfigValidator {
 	return []resource.ConfigValidator{
 		resourcevalidator.ExactlyOneOf(path.MatchRoot("version"), path.MatchRoot("channel")),
 		resourcevalidator.Conflicting(path.MatchRoot("airgap"), path.MatchRoot("channel")),
 	}
 }
 
-func (r *RKE2Cluster) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+func (r *rke2ClusterResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
@@ -331,8 +331,8 @@ var typedKeys = map[string]string{"cni": "cni", "disable": "disable", "tls_san":
 
 // ValidateConfig checks what the schema cannot: unique node names, keys
 // of the config maps, label syntax, airgap requirements.
-func (r *RKE2Cluster) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var m RKE2ClusterModel
+func (r *rke2ClusterResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m rke2ClusterModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -398,7 +398,7 @@ func (r *RKE2Cluster) ValidateConfig(ctx context.Context, req resource.ValidateC
 	seen, hosts := map[string]string{}, map[string]string{}
 	for _, g := range []struct {
 		block string
-		nodes []RKE2NodeModel
+		nodes []rke2NodeModel
 	}{{"server", m.Servers}, {"agent", m.Agents}} {
 		for i, n := range g.nodes {
 			at := path.Root(g.block).AtListIndex(i)
@@ -501,7 +501,7 @@ func knownList(l types.List) ([]string, bool) {
 }
 
 // defaultEndpoint is the first server's node-ip, else its ssh host.
-func (m *RKE2ClusterModel) defaultEndpoint() (string, bool) {
+func (m *rke2ClusterModel) defaultEndpoint() (string, bool) {
 	if len(m.Servers) == 0 {
 		return "", false
 	}
@@ -527,7 +527,7 @@ type clusterInputs struct {
 	typed     rke2.Config
 }
 
-func (m *RKE2ClusterModel) inputs() (clusterInputs, bool) {
+func (m *rke2ClusterModel) inputs() (clusterInputs, bool) {
 	var in clusterInputs
 	if m.APIEndpoint.IsUnknown() || m.APIEndpoint.IsNull() {
 		return in, false
@@ -569,7 +569,7 @@ func (m *RKE2ClusterModel) inputs() (clusterInputs, bool) {
 
 // spec is a node's config without its token; known is false while any
 // input is unknown.
-func (in clusterInputs) spec(role rke2.Role, n *RKE2NodeModel, first bool) (rke2.NodeSpec, bool) {
+func (in clusterInputs) spec(role rke2.Role, n *rke2NodeModel, first bool) (rke2.NodeSpec, bool) {
 	s := rke2.NodeSpec{Role: role, Cluster: in.cluster, ClusterSensitive: in.sensitive, ServerTyped: in.typed, ExtraSANs: []string{in.endpoint}}
 	if n.Name.IsUnknown() {
 		return s, false
@@ -602,7 +602,7 @@ func plannedHash(s rke2.NodeSpec) (rke2.Hashes, error) {
 
 // sensitiveKeys are the keys of the cluster's and the node's
 // sensitive_config maps (as known; unknown values count as keys).
-func (m *RKE2ClusterModel) sensitiveKeys(n *RKE2NodeModel) []string {
+func (m *rke2ClusterModel) sensitiveKeys(n *rke2NodeModel) []string {
 	var out []string
 	for _, mp := range []types.Map{m.SensitiveConfig, n.SensitiveConfig} {
 		for k := range mp.Elements() {
@@ -615,10 +615,10 @@ func (m *RKE2ClusterModel) sensitiveKeys(n *RKE2NodeModel) []string {
 // sensitiveValues are the values of every sensitive_config map, to be
 // masked in logs and error texts. Values shorter than 4 characters are
 // left out: masking them would garble every log line and hide nothing.
-func (m *RKE2ClusterModel) sensitiveValues() []string {
+func (m *rke2ClusterModel) sensitiveValues() []string {
 	var out []string
 	maps := []types.Map{m.SensitiveConfig}
-	for _, l := range [][]RKE2NodeModel{m.Servers, m.Agents} {
+	for _, l := range [][]rke2NodeModel{m.Servers, m.Agents} {
 		for i := range l {
 			maps = append(maps, l[i].SensitiveConfig)
 		}
@@ -635,7 +635,7 @@ func (m *RKE2ClusterModel) sensitiveValues() []string {
 
 // serversChanging reports whether apply would restart, add or remove a
 // server, or move the API endpoint.
-func serversChanging(state, plan *RKE2ClusterModel) bool {
+func serversChanging(state, plan *rke2ClusterModel) bool {
 	if !state.APIEndpoint.Equal(plan.APIEndpoint) || len(state.Servers) != len(plan.Servers) {
 		return true
 	}
@@ -648,7 +648,7 @@ func serversChanging(state, plan *RKE2ClusterModel) bool {
 	return false
 }
 
-func modelNames(nodes []RKE2NodeModel) string {
+func modelNames(nodes []rke2NodeModel) string {
 	var s []string
 	for _, n := range nodes {
 		s = append(s, n.Name.ValueString())
@@ -656,8 +656,8 @@ func modelNames(nodes []RKE2NodeModel) string {
 	return strings.Join(s, ", ")
 }
 
-func nodesByName(nodes []RKE2NodeModel) map[string]*RKE2NodeModel {
-	out := map[string]*RKE2NodeModel{}
+func nodesByName(nodes []rke2NodeModel) map[string]*rke2NodeModel {
+	out := map[string]*rke2NodeModel{}
 	for i := range nodes {
 		out[nodes[i].Name.ValueString()] = &nodes[i]
 	}
@@ -668,41 +668,41 @@ func nodesByName(nodes []RKE2NodeModel) map[string]*RKE2NodeModel {
 // installed_version and config_sha256 from the configuration, so a node
 // whose version or config.yaml was changed out of band (recorded by Read)
 // shows as a change.
-func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+func (r *rke2ClusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		return
 	}
-	var plan RKE2ClusterModel
+	var plan rke2ClusterModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	var state *RKE2ClusterModel
+	var state *rke2ClusterModel
 	if !req.State.Raw.IsNull() {
-		state = &RKE2ClusterModel{}
+		state = &rke2ClusterModel{}
 		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
 		if resp.Diagnostics.HasError() {
 			return
 		}
 	}
-	var prior map[string]*RKE2NodeModel
+	var prior map[string]*rke2NodeModel
 	var priorRole map[string]string
 	if state != nil {
-		prior, priorRole = map[string]*RKE2NodeModel{}, map[string]string{}
-		for role, nodes := range map[string][]RKE2NodeModel{"server": state.Servers, "agent": state.Agents} {
+		prior, priorRole = map[string]*rke2NodeModel{}, map[string]string{}
+		for role, nodes := range map[string][]rke2NodeModel{"server": state.Servers, "agent": state.Agents} {
 			for name, n := range nodesByName(nodes) {
 				prior[name], priorRole[name] = n, role
 			}
 		}
 	}
 	// The node blocks as configured, to tell a silent map from a set one.
-	var cfgModel RKE2ClusterModel
+	var cfgModel rke2ClusterModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfgModel)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	cfgNodes := map[string][]RKE2NodeModel{"server": cfgModel.Servers, "agent": cfgModel.Agents}
-	for block, nodes := range map[string][]RKE2NodeModel{"server": plan.Servers, "agent": plan.Agents} {
+	cfgNodes := map[string][]rke2NodeModel{"server": cfgModel.Servers, "agent": cfgModel.Agents}
+	for block, nodes := range map[string][]rke2NodeModel{"server": plan.Servers, "agent": plan.Agents} {
 		for i := range nodes {
 			keepNodeSettings(&nodes[i], prior[nodes[i].Name.ValueString()], cfgNodes[block], i)
 		}
@@ -740,7 +740,7 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 	for _, g := range []struct {
 		block string
 		role  rke2.Role
-		nodes []RKE2NodeModel
+		nodes []rke2NodeModel
 	}{{"server", rke2.Server, plan.Servers}, {"agent", rke2.Agent, plan.Agents}} {
 		for i := range g.nodes {
 			n := &g.nodes[i]
@@ -798,19 +798,19 @@ func (r *RKE2Cluster) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 // sensitive_config: as configured; left out, what the node of the same
 // name has in state (issue 21: an imported node keeps what its
 // config.yaml says), or nothing for a new node.
-func keepNodeSettings(n, prior *RKE2NodeModel, cfg []RKE2NodeModel, i int) {
-	var c *RKE2NodeModel
+func keepNodeSettings(n, prior *rke2NodeModel, cfg []rke2NodeModel, i int) {
+	var c *rke2NodeModel
 	if i < len(cfg) {
 		c = &cfg[i]
 	}
 	maps := []struct {
 		p     *types.Map
-		cfg   func(*RKE2NodeModel) types.Map
-		prior func(*RKE2NodeModel) types.Map
+		cfg   func(*rke2NodeModel) types.Map
+		prior func(*rke2NodeModel) types.Map
 	}{
-		{&n.Labels, func(m *RKE2NodeModel) types.Map { return m.Labels }, func(m *RKE2NodeModel) types.Map { return m.Labels }},
-		{&n.Config, func(m *RKE2NodeModel) types.Map { return m.Config }, func(m *RKE2NodeModel) types.Map { return m.Config }},
-		{&n.SensitiveConfig, func(m *RKE2NodeModel) types.Map { return m.SensitiveConfig }, func(m *RKE2NodeModel) types.Map { return m.SensitiveConfig }},
+		{&n.Labels, func(m *rke2NodeModel) types.Map { return m.Labels }, func(m *rke2NodeModel) types.Map { return m.Labels }},
+		{&n.Config, func(m *rke2NodeModel) types.Map { return m.Config }, func(m *rke2NodeModel) types.Map { return m.Config }},
+		{&n.SensitiveConfig, func(m *rke2NodeModel) types.Map { return m.SensitiveConfig }, func(m *rke2NodeModel) types.Map { return m.SensitiveConfig }},
 	}
 	for _, mp := range maps {
 		switch {
@@ -838,9 +838,9 @@ func keepNodeSettings(n, prior *RKE2NodeModel, cfg []RKE2NodeModel, i int) {
 // the cluster's is refused, since changing the pod or service network or
 // the CNI of a running cluster breaks it. disable and tls_san keep the
 // cluster's value when silent too, and may change.
-func planFixedAtInstall(ctx context.Context, req resource.ModifyPlanRequest, state, plan *RKE2ClusterModel) diag.Diagnostics {
+func planFixedAtInstall(ctx context.Context, req resource.ModifyPlanRequest, state, plan *rke2ClusterModel) diag.Diagnostics {
 	var diags diag.Diagnostics
-	fields := func(m *RKE2ClusterModel) map[string]*types.String {
+	fields := func(m *rke2ClusterModel) map[string]*types.String {
 		return map[string]*types.String{"cni": &m.CNI, "cluster_cidr": &m.ClusterCIDR, "service_cidr": &m.ServiceCIDR}
 	}
 	for _, f := range rke2FixedAtInstall {
@@ -878,8 +878,8 @@ func planFixedAtInstall(ctx context.Context, req resource.ModifyPlanRequest, sta
 	for _, l := range []struct {
 		attr string
 		p    *types.List
-		s    func(*RKE2ClusterModel) types.List
-	}{{"disable", &plan.Disable, func(m *RKE2ClusterModel) types.List { return m.Disable }}, {"tls_san", &plan.TLSSAN, func(m *RKE2ClusterModel) types.List { return m.TLSSAN }}} {
+		s    func(*rke2ClusterModel) types.List
+	}{{"disable", &plan.Disable, func(m *rke2ClusterModel) types.List { return m.Disable }}, {"tls_san", &plan.TLSSAN, func(m *rke2ClusterModel) types.List { return m.TLSSAN }}} {
 		var cfg types.List
 		diags.Append(req.Config.GetAttribute(ctx, path.Root(l.attr), &cfg)...)
 		switch {
@@ -897,20 +897,20 @@ func planFixedAtInstall(ctx context.Context, req resource.ModifyPlanRequest, sta
 // host is that of a node of the cluster whose block is gone: a rename.
 // RKE2 would register the machine as a new Node, and removing the old
 // name would then run rke2-uninstall.sh on that same machine.
-func renamesOnSameHost(state, plan *RKE2ClusterModel) diag.Diagnostics {
+func renamesOnSameHost(state, plan *rke2ClusterModel) diag.Diagnostics {
 	var diags diag.Diagnostics
 	if state == nil {
 		return diags
 	}
 	planned := map[string]bool{}
-	for _, l := range [][]RKE2NodeModel{plan.Servers, plan.Agents} {
+	for _, l := range [][]rke2NodeModel{plan.Servers, plan.Agents} {
 		for _, n := range l {
 			planned[n.Name.ValueString()] = true
 		}
 	}
 	// The hosts of the nodes whose blocks are gone.
 	leaving := map[string]string{}
-	for _, l := range [][]RKE2NodeModel{state.Servers, state.Agents} {
+	for _, l := range [][]rke2NodeModel{state.Servers, state.Agents} {
 		for _, n := range l {
 			if id, ok := sshIdentity(n.SSH); ok && !planned[n.Name.ValueString()] {
 				leaving[id] = n.Name.ValueString()
@@ -918,14 +918,14 @@ func renamesOnSameHost(state, plan *RKE2ClusterModel) diag.Diagnostics {
 		}
 	}
 	inState := map[string]bool{}
-	for _, l := range [][]RKE2NodeModel{state.Servers, state.Agents} {
+	for _, l := range [][]rke2NodeModel{state.Servers, state.Agents} {
 		for _, n := range l {
 			inState[n.Name.ValueString()] = true
 		}
 	}
 	for _, g := range []struct {
 		block string
-		nodes []RKE2NodeModel
+		nodes []rke2NodeModel
 	}{{"server", plan.Servers}, {"agent", plan.Agents}} {
 		for i, n := range g.nodes {
 			if n.Name.IsUnknown() || inState[n.Name.ValueString()] {
@@ -954,7 +954,7 @@ func renamesOnSameHost(state, plan *RKE2ClusterModel) diag.Diagnostics {
 // clusterNode is one node being worked on.
 type clusterNode struct {
 	*rke2.Node
-	model *RKE2NodeModel
+	model *rke2NodeModel
 	first bool
 	// target names the host in messages (user@host:port).
 	target string
@@ -966,8 +966,8 @@ type clusterNode struct {
 
 // rke2Op is one Create, Update, Read or Delete.
 type rke2Op struct {
-	r       *RKE2Cluster
-	m       *RKE2ClusterModel
+	r       *rke2ClusterResource
+	m       *rke2ClusterModel
 	ctx     context.Context
 	log     rke2.Logger
 	secrets []string
@@ -1015,7 +1015,7 @@ func (op *rke2Op) drain(ctx context.Context, name string) error {
 	return op.client().Drain(dctx, name, op.drainOptions(), op.log)
 }
 
-func (r *RKE2Cluster) newOp(ctx context.Context, m *RKE2ClusterModel, secrets ...string) (*rke2Op, context.Context) {
+func (r *rke2ClusterResource) newOp(ctx context.Context, m *rke2ClusterModel, secrets ...string) (*rke2Op, context.Context) {
 	secrets = append(secrets, m.sensitiveValues()...)
 	ctx = connection.MaskSecrets(ctx, secrets...)
 	op := &rke2Op{r: r, m: m, secrets: secrets, arts: map[string]*rke2.Artifacts{}}
@@ -1052,8 +1052,8 @@ func (op *rke2Op) redact(s string) string {
 }
 
 // connect resolves the nodes of the model.
-func (op *rke2Op) connect(m *RKE2ClusterModel) (servers, agents []*clusterNode, diags diag.Diagnostics) {
-	mk := func(block string, role rke2.Role, models []RKE2NodeModel) []*clusterNode {
+func (op *rke2Op) connect(m *rke2ClusterModel) (servers, agents []*clusterNode, diags diag.Diagnostics) {
+	mk := func(block string, role rke2.Role, models []rke2NodeModel) []*clusterNode {
 		var out []*clusterNode
 		for i := range models {
 			n := &models[i]
@@ -1273,7 +1273,7 @@ func (op *rke2Op) waitReady(ctx context.Context, n *clusterNode, version string)
 
 // syncMetadata makes the Node carry the configured labels and taints and
 // drops those a previous configuration set that are gone from it.
-func (op *rke2Op) syncMetadata(ctx context.Context, n *clusterNode, prior *RKE2NodeModel) error {
+func (op *rke2Op) syncMetadata(ctx context.Context, n *clusterNode, prior *rke2NodeModel) error {
 	labels, _ := knownStrings(n.model.Labels)
 	taintStrs, _ := knownList(n.model.Taints)
 	var taints, dropTaints []kube.Taint
@@ -1485,7 +1485,7 @@ func firstReachErr(nodes []*clusterNode) error {
 // saveFailed makes a model that failed half-way storable: what the nodes
 // report (best effort, in a short time of its own since the operation's
 // may be over) and null for what is still unknown.
-func (op *rke2Op) saveFailed(ctx context.Context, m *RKE2ClusterModel, all []*clusterNode) {
+func (op *rke2Op) saveFailed(ctx context.Context, m *rke2ClusterModel, all []*clusterNode) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	_, _, _ = op.readBack(rctx, all)
@@ -1494,7 +1494,7 @@ func (op *rke2Op) saveFailed(ctx context.Context, m *RKE2ClusterModel, all []*cl
 			*v = types.StringNull()
 		}
 	}
-	for _, l := range [][]RKE2NodeModel{m.Servers, m.Agents} {
+	for _, l := range [][]rke2NodeModel{m.Servers, m.Agents} {
 		for i := range l {
 			for _, v := range []*types.String{&l[i].InstalledVersion, &l[i].ConfigSHA256, &l[i].SecretsSHA256} {
 				if v.IsUnknown() {
@@ -1506,7 +1506,7 @@ func (op *rke2Op) saveFailed(ctx context.Context, m *RKE2ClusterModel, all []*cl
 }
 
 // setCredentials stores the kubeconfig and its parts.
-func (m *RKE2ClusterModel) setCredentials(c *rke2.Credentials) {
+func (m *rke2ClusterModel) setCredentials(c *rke2.Credentials) {
 	m.Kubeconfig = types.StringValue(string(c.Kubeconfig))
 	m.CACertificate = types.StringValue(c.CACertificate)
 	m.ClientCertificate = types.StringValue(c.ClientCertificate)
@@ -1540,8 +1540,8 @@ func (op *rke2Op) failure(diags *diag.Diagnostics, summary string, err error) {
 	diags.AddError(summary, detail)
 }
 
-func (r *RKE2Cluster) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var m, cfg RKE2ClusterModel
+func (r *rke2ClusterResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var m, cfg rke2ClusterModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
 	if resp.Diagnostics.HasError() {
@@ -1621,8 +1621,8 @@ func (r *RKE2Cluster) Create(ctx context.Context, req resource.CreateRequest, re
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
-func (r *RKE2Cluster) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var m, cfg, prior RKE2ClusterModel
+func (r *rke2ClusterResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var m, cfg, prior rke2ClusterModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
@@ -1658,7 +1658,7 @@ func (r *RKE2Cluster) Update(ctx context.Context, req resource.UpdateRequest, re
 	}
 	// A node that went down after the changes (none of which needed it:
 	// a change to it fails) keeps what was known of it.
-	priorByName := map[string]*RKE2NodeModel{}
+	priorByName := map[string]*rke2NodeModel{}
 	for _, n := range append(append([]*clusterNode{}, priorServers...), priorAgents...) {
 		priorByName[n.Name] = n.model
 	}
@@ -1675,9 +1675,9 @@ func (r *RKE2Cluster) Update(ctx context.Context, req resource.UpdateRequest, re
 }
 
 // update moves the cluster from prior to op.m.
-func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2ClusterModel, servers, agents, priorServers, priorAgents []*clusterNode) error {
+func (r *rke2ClusterResource) update(ctx context.Context, op *rke2Op, prior *rke2ClusterModel, servers, agents, priorServers, priorAgents []*clusterNode) error {
 	m := op.m
-	priorNodes := map[string]*RKE2NodeModel{}
+	priorNodes := map[string]*rke2NodeModel{}
 	for _, n := range append(append([]*clusterNode{}, priorServers...), priorAgents...) {
 		priorNodes[n.Name] = n.model
 	}
@@ -1880,7 +1880,7 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 
 // needsInstall reports whether a node in state p must be (re)installed to
 // match the plan m.
-func needsInstall(prior, m *RKE2ClusterModel, p *RKE2NodeModel) bool {
+func needsInstall(prior, m *rke2ClusterModel, p *rke2NodeModel) bool {
 	return p.InstalledVersion.ValueString() == "" ||
 		(!m.Version.IsNull() && p.InstalledVersion.ValueString() != m.Version.ValueString()) ||
 		(m.Version.IsNull() && !prior.Channel.IsNull() && !prior.Channel.Equal(m.Channel))
@@ -1970,8 +1970,8 @@ func (op *rke2Op) remove(ctx context.Context, n *clusterNode) error {
 	return nil
 }
 
-func (r *RKE2Cluster) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var m RKE2ClusterModel
+func (r *rke2ClusterResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m rke2ClusterModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -2074,8 +2074,8 @@ func (op *rke2Op) readManifests(ctx context.Context, servers []*clusterNode) err
 	return nil
 }
 
-func (r *RKE2Cluster) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var m RKE2ClusterModel
+func (r *rke2ClusterResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m rke2ClusterModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return

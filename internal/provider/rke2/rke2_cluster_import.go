@@ -19,7 +19,7 @@ import (
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/rke2"
 )
 
-var _ resource.ResourceWithImportState = (*RKE2Cluster)(nil)
+var _ resource.ResourceWithImportState = (*rke2ClusterResource)(nil)
 
 // rke2ImportExample is shown with an import ID that cannot be read.
 const rke2ImportExample = "\n\nThe ID names the server that initialized the cluster by the address it is reached at over SSH: " +
@@ -31,7 +31,7 @@ const rke2ImportExample = "\n\nThe ID names the server that initialized the clus
 // found in the cluster's node list and reached at their InternalIP with
 // the same credentials; each node's config.yaml gives its name, labels,
 // taints and settings, the first server's its cluster-wide settings.
-func (r *RKE2Cluster) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+func (r *rke2ClusterResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	id, err := connection.ParseImportID(req.ID)
 	if err != nil {
 		resp.Diagnostics.AddError("Unable to import RKE2 cluster "+req.ID, err.Error()+rke2ImportExample)
@@ -44,7 +44,7 @@ func (r *RKE2Cluster) ImportState(ctx context.Context, req resource.ImportStateR
 	summary := "Unable to import RKE2 cluster at " + id.Host
 	ctx, cancel := context.WithTimeout(ctx, rke2ReadTimeout)
 	defer cancel()
-	m := &RKE2ClusterModel{
+	m := &rke2ClusterModel{
 		Channel: types.StringNull(), InstallScriptURL: types.StringValue(rke2DefaultInstallScript),
 		TokenWO: types.StringNull(), TokenWOVersion: types.StringNull(),
 		Config: types.MapNull(types.StringType), SensitiveConfig: types.MapNull(types.StringType),
@@ -98,9 +98,9 @@ func stringList(l []string) types.List {
 }
 
 // discover fills m from the running cluster.
-func (r *RKE2Cluster) discover(ctx context.Context, op *rke2Op, m *RKE2ClusterModel, id connection.ImportID) error {
-	first := RKE2NodeModel{SSH: id.SSHForImport()}
-	m.Servers = []RKE2NodeModel{first}
+func (r *rke2ClusterResource) discover(ctx context.Context, op *rke2Op, m *rke2ClusterModel, id connection.ImportID) error {
+	first := rke2NodeModel{SSH: id.SSHForImport()}
+	m.Servers = []rke2NodeModel{first}
 	servers, _, diags := op.connect(m)
 	if diags.HasError() {
 		return fmt.Errorf("connecting to %s: %s", id.Host, diagText(diags))
@@ -163,7 +163,7 @@ func (r *RKE2Cluster) discover(ctx context.Context, op *rke2Op, m *RKE2ClusterMo
 		if len(n.InternalIPs) == 0 {
 			return fmt.Errorf("node %s of the cluster reports no InternalIP to reach it at over SSH", n.Name)
 		}
-		nm := RKE2NodeModel{Name: types.StringValue(n.Name), SSH: &connection.SSHModel{}}
+		nm := rke2NodeModel{Name: types.StringValue(n.Name), SSH: &connection.SSHModel{}}
 		nm.SSH.Host = types.StringValue(n.InternalIPs[0])
 		if isServerNode(n) {
 			m.Servers = append(m.Servers, nm)

@@ -33,19 +33,19 @@ func strMap(kv ...string) types.Map {
 	return types.MapValueMust(types.StringType, m)
 }
 
-func rke2TestModel() *RKE2ClusterModel {
-	node := func(name, host string, cfg types.Map) RKE2NodeModel {
-		return RKE2NodeModel{Name: types.StringValue(name), SSH: &connection.SSHModel{ProviderSSHModel: connection.ProviderSSHModel{Host: types.StringValue(host)}},
+func rke2TestModel() *rke2ClusterModel {
+	node := func(name, host string, cfg types.Map) rke2NodeModel {
+		return rke2NodeModel{Name: types.StringValue(name), SSH: &connection.SSHModel{ProviderSSHModel: connection.ProviderSSHModel{Host: types.StringValue(host)}},
 			Labels: types.MapNull(types.StringType), Taints: types.ListNull(types.StringType), Config: cfg,
 			InstalledVersion: types.StringValue("v1.31.4+rke2r1")}
 	}
-	return &RKE2ClusterModel{
+	return &rke2ClusterModel{
 		APIEndpoint: types.StringNull(),
 		Config:      strMap("disable", "rke2-ingress-nginx", "kubelet-arg", "max-pods=200"),
 		CNI:         types.StringValue("cilium"), ClusterCIDR: types.StringNull(), ServiceCIDR: types.StringNull(),
 		Disable: types.ListNull(types.StringType), TLSSAN: types.ListValueMust(types.StringType, []attr.Value{types.StringValue("k8s.lan")}),
-		Servers: []RKE2NodeModel{node("cp1", "cp1.lan", strMap("node-ip", "10.0.0.1,fd00::1")), node("cp2", "cp2.lan", types.MapNull(types.StringType))},
-		Agents:  []RKE2NodeModel{node("w1", "w1.lan", types.MapNull(types.StringType))},
+		Servers: []rke2NodeModel{node("cp1", "cp1.lan", strMap("node-ip", "10.0.0.1,fd00::1")), node("cp2", "cp2.lan", types.MapNull(types.StringType))},
+		Agents:  []rke2NodeModel{node("w1", "w1.lan", types.MapNull(types.StringType))},
 	}
 }
 
@@ -70,7 +70,7 @@ func TestRKE2DefaultEndpoint(t *testing.T) {
 
 // Which nodes a change of the cluster-wide configuration affects.
 func TestRKE2PlannedHashes(t *testing.T) {
-	hashes := func(m *RKE2ClusterModel) []string {
+	hashes := func(m *rke2ClusterModel) []string {
 		m.APIEndpoint = types.StringValue("10.0.0.1")
 		in, ok := m.inputs()
 		if !ok {
@@ -220,19 +220,19 @@ func TestRKE2RenameOnSameHostIsRefused(t *testing.T) {
 		t.Error("a respelled host was not recognised")
 	}
 	// Same name, or a new host, or another port: no rename.
-	for name, edit := range map[string]func(m *RKE2ClusterModel){
-		"unchanged": func(*RKE2ClusterModel) {},
-		"new host": func(m *RKE2ClusterModel) {
+	for name, edit := range map[string]func(m *rke2ClusterModel){
+		"unchanged": func(*rke2ClusterModel) {},
+		"new host": func(m *rke2ClusterModel) {
 			m.Agents[0].Name, m.Agents[0].SSH.Host = types.StringValue("w2"), types.StringValue("w2.lan")
 		},
-		"other port": func(m *RKE2ClusterModel) {
+		"other port": func(m *rke2ClusterModel) {
 			m.Agents[0].Name, m.Agents[0].SSH.Port = types.StringValue("w2"), types.Int64Value(2222)
 		},
-		"unknown host": func(m *RKE2ClusterModel) {
+		"unknown host": func(m *rke2ClusterModel) {
 			m.Agents[0].Name, m.Agents[0].SSH.Host = types.StringValue("w2"), types.StringUnknown()
 		},
-		"removed": func(m *RKE2ClusterModel) { m.Agents = nil },
-		"moved":   func(m *RKE2ClusterModel) { m.Agents[0].SSH.Host = types.StringValue("w9.lan") },
+		"removed": func(m *rke2ClusterModel) { m.Agents = nil },
+		"moved":   func(m *rke2ClusterModel) { m.Agents[0].SSH.Host = types.StringValue("w9.lan") },
 	} {
 		m := rke2TestModel()
 		edit(m)
@@ -271,9 +271,9 @@ func TestRKE2KeepNodeSettings(t *testing.T) {
 	prior := rke2TestModel().Servers[0]
 	prior.Labels = strMap("zone", "attic")
 	prior.Taints = types.ListValueMust(types.StringType, []attr.Value{types.StringValue("gpu=true:NoSchedule")})
-	silent := RKE2NodeModel{Name: prior.Name, Labels: types.MapUnknown(types.StringType), Taints: types.ListUnknown(types.StringType),
+	silent := rke2NodeModel{Name: prior.Name, Labels: types.MapUnknown(types.StringType), Taints: types.ListUnknown(types.StringType),
 		Config: types.MapUnknown(types.StringType), SensitiveConfig: types.MapUnknown(types.StringType)}
-	cfg := []RKE2NodeModel{{Name: prior.Name, Labels: types.MapNull(types.StringType), Taints: types.ListNull(types.StringType),
+	cfg := []rke2NodeModel{{Name: prior.Name, Labels: types.MapNull(types.StringType), Taints: types.ListNull(types.StringType),
 		Config: types.MapNull(types.StringType), SensitiveConfig: types.MapNull(types.StringType)}}
 	n := silent
 	keepNodeSettings(&n, &prior, cfg, 0)

@@ -35,10 +35,10 @@ func TestRKE2ParallelNodeReadsLogSafely(t *testing.T) {
 
 	pool := remote.NewPool(logging.Pool) // as provider.New does
 	t.Cleanup(func() { _ = pool.Close() })
-	r := &RKE2Cluster{data: &connection.Data{Defaults: connection.Defaults{Pool: pool}}}
-	m := &RKE2ClusterModel{}
+	r := &rke2ClusterResource{data: &connection.Data{Defaults: connection.Defaults{Pool: pool}}}
+	m := &rke2ClusterModel{}
 	for i := range 8 {
-		n := RKE2NodeModel{Name: types.StringValue(fmt.Sprintf("node%d", i)), SSH: host.model()}
+		n := rke2NodeModel{Name: types.StringValue(fmt.Sprintf("node%d", i)), SSH: host.model()}
 		if i < 3 {
 			m.Servers = append(m.Servers, n)
 		} else {
@@ -131,9 +131,9 @@ func TestRKE2SensitiveConfigMaskedInLogs(t *testing.T) {
 	var out lockedBuffer
 	ctx := tflogtest.RootLogger(context.Background(), &out)
 	const clusterSecret, nodeSecret = "wJalrXUtnFEMI-K7MDENG-cluster", "agent-token-of-node-w1"
-	m := &RKE2ClusterModel{SensitiveConfig: strMap("etcd-s3-secret-key", clusterSecret),
-		Agents: []RKE2NodeModel{{Name: types.StringValue("w1"), SensitiveConfig: strMap("agent-token", nodeSecret)}}}
-	op, ctx := (&RKE2Cluster{}).newOp(ctx, m, "K10-the-join-token")
+	m := &rke2ClusterModel{SensitiveConfig: strMap("etcd-s3-secret-key", clusterSecret),
+		Agents: []rke2NodeModel{{Name: types.StringValue("w1"), SensitiveConfig: strMap("agent-token", nodeSecret)}}}
+	op, ctx := (&rke2ClusterResource{}).newOp(ctx, m, "K10-the-join-token")
 	op.log("writing config.yaml with "+clusterSecret, map[string]any{"node": "w1", "line": "agent-token: " + nodeSecret})
 	logging.Debug(ctx, "through the request context: "+nodeSecret, nil)
 	if got := op.redact("rke2 failed: etcd-s3-secret-key: " + clusterSecret + " agent-token: " + nodeSecret); strings.Contains(got, clusterSecret) || strings.Contains(got, nodeSecret) {

@@ -12,22 +12,22 @@ import (
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
 
-// DiskStatusType is the object type of one disk in a status list.
-var DiskStatusType = map[string]attr.Type{
+// diskStatusType is the object type of one disk in a status list.
+var diskStatusType = map[string]attr.Type{
 	"path": types.StringType, "state": types.StringType,
 	"read_errors": types.Int64Type, "write_errors": types.Int64Type, "checksum_errors": types.Int64Type,
 }
 
-// VdevStatusType is the object type of one top-level vdev in a status list.
-var VdevStatusType = map[string]attr.Type{
+// vdevStatusType is the object type of one top-level vdev in a status list.
+var vdevStatusType = map[string]attr.Type{
 	"role": types.StringType, "name": types.StringType, "type": types.StringType, "state": types.StringType,
 	"read_errors": types.Int64Type, "write_errors": types.Int64Type, "checksum_errors": types.Int64Type,
-	"disks": types.ListType{ElemType: types.ObjectType{AttrTypes: DiskStatusType}},
+	"disks": types.ListType{ElemType: types.ObjectType{AttrTypes: diskStatusType}},
 }
 
-// StatusList renders a pool's vdev tree: every top-level vdev with its
+// statusList renders a pool's vdev tree: every top-level vdev with its
 // state, error counters and leaf disks.
-func StatusList(p *zfs.Pool) types.List {
+func statusList(p *zfs.Pool) types.List {
 	errVals := func(d zfs.Device) map[string]attr.Value {
 		return map[string]attr.Value{
 			"state": types.StringValue(d.State), "read_errors": types.Int64Value(int64(d.Read)),
@@ -51,16 +51,16 @@ func StatusList(p *zfs.Pool) types.List {
 		for _, leaf := range leaves(d) {
 			v := errVals(leaf)
 			v["path"] = types.StringValue(leaf.Path)
-			disks = append(disks, types.ObjectValueMust(DiskStatusType, v))
+			disks = append(disks, types.ObjectValueMust(diskStatusType, v))
 		}
 		v := errVals(d)
 		v["role"] = types.StringValue(d.Role)
 		v["name"] = types.StringValue(d.Name)
 		v["type"] = types.StringValue(d.Type)
-		v["disks"] = types.ListValueMust(types.ObjectType{AttrTypes: DiskStatusType}, disks)
-		vdevs = append(vdevs, types.ObjectValueMust(VdevStatusType, v))
+		v["disks"] = types.ListValueMust(types.ObjectType{AttrTypes: diskStatusType}, disks)
+		vdevs = append(vdevs, types.ObjectValueMust(vdevStatusType, v))
 	}
-	return types.ListValueMust(types.ObjectType{AttrTypes: VdevStatusType}, vdevs)
+	return types.ListValueMust(types.ObjectType{AttrTypes: vdevStatusType}, vdevs)
 }
 
 // statusResourceAttribute is the status list in the resource's schema.

@@ -35,11 +35,11 @@ import (
 )
 
 var (
-	_ resource.Resource                   = (*ZFSDataset)(nil)
-	_ resource.ResourceWithConfigure      = (*ZFSDataset)(nil)
-	_ resource.ResourceWithImportState    = (*ZFSDataset)(nil)
-	_ resource.ResourceWithValidateConfig = (*ZFSDataset)(nil)
-	_ resource.ResourceWithModifyPlan     = (*ZFSDataset)(nil)
+	_ resource.Resource                   = (*zfsDatasetResource)(nil)
+	_ resource.ResourceWithConfigure      = (*zfsDatasetResource)(nil)
+	_ resource.ResourceWithImportState    = (*zfsDatasetResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*zfsDatasetResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*zfsDatasetResource)(nil)
 )
 
 // Default timeouts of homelab_zfs_dataset.
@@ -49,16 +49,16 @@ const (
 	datasetDeleteTimeout = 10 * time.Minute
 )
 
-// ZFSDataset is the homelab_zfs_dataset resource.
-type ZFSDataset struct {
+// zfsDatasetResource is the homelab_zfs_dataset resource.
+type zfsDatasetResource struct {
 	data *connection.Data
 }
 
 // NewZFSDataset returns the homelab_zfs_dataset resource.
-func NewZFSDataset() resource.Resource { return &ZFSDataset{} }
+func NewZFSDataset() resource.Resource { return &zfsDatasetResource{} }
 
-// ZFSDatasetModel is the resource's data.
-type ZFSDatasetModel struct {
+// zfsDatasetModel is the resource's data.
+type zfsDatasetModel struct {
 	SSH              *connection.SSHModel `tfsdk:"ssh"`
 	ID               types.String         `tfsdk:"id"`
 	Name             types.String         `tfsdk:"name"`
@@ -70,7 +70,7 @@ type ZFSDatasetModel struct {
 	Mountpoint       types.String         `tfsdk:"mountpoint"`
 	Quota            types.String         `tfsdk:"quota"`
 	Reservation      types.String         `tfsdk:"reservation"`
-	Encryption       *EncryptionModel     `tfsdk:"encryption"`
+	Encryption       *encryptionModel     `tfsdk:"encryption"`
 	RecursiveDestroy types.Bool           `tfsdk:"recursive_destroy"`
 	AllowReplace     types.Bool           `tfsdk:"allow_replace"`
 	GUID             types.String         `tfsdk:"guid"`
@@ -84,8 +84,8 @@ type ZFSDatasetModel struct {
 	Timeouts         timeouts.Value       `tfsdk:"timeouts"`
 }
 
-// EncryptionModel is the encryption {} block.
-type EncryptionModel struct {
+// encryptionModel is the encryption {} block.
+type encryptionModel struct {
 	Format       types.String `tfsdk:"format"`
 	Algorithm    types.String `tfsdk:"algorithm"`
 	KeyWO        types.String `tfsdk:"key_wo"`
@@ -105,11 +105,11 @@ var structural = map[string]bool{
 
 var datasetNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*(/[A-Za-z0-9_.: -]+)+$`)
 
-func (r *ZFSDataset) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+func (r *zfsDatasetResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_zfs_dataset"
 }
 
-func (r *ZFSDataset) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *zfsDatasetResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "A ZFS filesystem or volume (zvol) on a host, managed over SSH with the host's own `zfs` command. " +
 			"Only the properties set in the configuration are managed; a managed property that is later inherited or reset shows as drift.",
@@ -183,12 +183,12 @@ func (r *ZFSDataset) Schema(ctx context.Context, _ resource.SchemaRequest, resp 
 	}
 }
 
-func (r *ZFSDataset) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+func (r *zfsDatasetResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
-func (r *ZFSDataset) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var m ZFSDatasetModel
+func (r *zfsDatasetResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m zfsDatasetModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -241,7 +241,7 @@ func (r *ZFSDataset) ValidateConfig(ctx context.Context, req resource.ValidateCo
 	}
 }
 
-func attrString(m ZFSDatasetModel, name string) (types.String, bool) {
+func attrString(m zfsDatasetModel, name string) (types.String, bool) {
 	switch name {
 	case "volume_size":
 		return m.VolumeSize, true
@@ -288,7 +288,7 @@ type replaceReason struct {
 // destroyed and created again. Creation-only attributes the configuration
 // leaves out plan as their value in state (UseStateForUnknown), so only a
 // value the configuration sets, and that differs from the real one, counts.
-func datasetReplaceReasons(plan, state ZFSDatasetModel) []replaceReason {
+func datasetReplaceReasons(plan, state zfsDatasetModel) []replaceReason {
 	var out []replaceReason
 	name := state.Name.ValueString()
 	if !plan.Name.IsUnknown() && zfs.PoolOf(plan.Name.ValueString()) != zfs.PoolOf(name) {
@@ -343,11 +343,11 @@ func planReplacement(reasons []replaceReason, allow bool, name string, resp *res
 // ModifyPlan fills in creation defaults, refuses replacements of an
 // existing dataset unless allow_replace is set, and marks the computed
 // values that a key load will change as unknown.
-func (r *ZFSDataset) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+func (r *zfsDatasetResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		return
 	}
-	var plan, state ZFSDatasetModel
+	var plan, state zfsDatasetModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -406,7 +406,7 @@ func (r *ZFSDataset) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequ
 }
 
 // desiredProps are the properties the configuration manages, by ZFS name.
-func desiredProps(ctx context.Context, m *ZFSDatasetModel) (map[string]string, diag.Diagnostics) {
+func desiredProps(ctx context.Context, m *zfsDatasetModel) (map[string]string, diag.Diagnostics) {
 	props := map[string]string{}
 	var diags diag.Diagnostics
 	if !m.Properties.IsNull() && !m.Properties.IsUnknown() {
@@ -421,7 +421,7 @@ func desiredProps(ctx context.Context, m *ZFSDatasetModel) (map[string]string, d
 	return props, diags
 }
 
-func dedicatedValue(m *ZFSDatasetModel, attrName string) types.String {
+func dedicatedValue(m *zfsDatasetModel, attrName string) types.String {
 	switch attrName {
 	case "mountpoint":
 		return m.Mountpoint
@@ -431,7 +431,7 @@ func dedicatedValue(m *ZFSDatasetModel, attrName string) types.String {
 	return m.Reservation
 }
 
-func setDedicated(m *ZFSDatasetModel, attrName string, v types.String) {
+func setDedicated(m *zfsDatasetModel, attrName string, v types.String) {
 	switch attrName {
 	case "mountpoint":
 		m.Mountpoint = v
@@ -442,8 +442,8 @@ func setDedicated(m *ZFSDatasetModel, attrName string, v types.String) {
 	}
 }
 
-func (r *ZFSDataset) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan ZFSDatasetModel
+func (r *zfsDatasetResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan zfsDatasetModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	var keyWO types.String
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("encryption").AtName("key_wo"), &keyWO)...)
@@ -506,8 +506,8 @@ func (r *ZFSDataset) Create(ctx context.Context, req resource.CreateRequest, res
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-func (r *ZFSDataset) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state ZFSDatasetModel
+func (r *zfsDatasetResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state zfsDatasetModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -532,7 +532,7 @@ func (r *ZFSDataset) Read(ctx context.Context, req resource.ReadRequest, resp *r
 // readInto refreshes m from the host. It reports gone when the host says
 // the dataset does not exist; every other failure is an error diagnostic.
 // With importing, the managed properties become every locally set one.
-func (r *ZFSDataset) readInto(ctx context.Context, c *zfs.Client, m *ZFSDatasetModel, name string, diags *diag.Diagnostics, importing bool) (gone bool) {
+func (r *zfsDatasetResource) readInto(ctx context.Context, c *zfs.Client, m *zfsDatasetModel, name string, diags *diag.Diagnostics, importing bool) (gone bool) {
 	ds, err := c.Dataset(ctx, name)
 	if errors.Is(err, zfs.ErrNotFound) {
 		return true
@@ -613,7 +613,7 @@ func (r *ZFSDataset) readInto(ctx context.Context, c *zfs.Client, m *ZFSDatasetM
 	switch e := m.Encryption; {
 	case e != nil || importing && ownRoot:
 		if e == nil {
-			e = &EncryptionModel{}
+			e = &encryptionModel{}
 			m.Encryption = e
 		}
 		e.KeyWO = types.StringNull()
@@ -698,8 +698,8 @@ func creationTime(epoch string) string {
 	return time.Unix(n, 0).UTC().Format(time.RFC3339)
 }
 
-func (r *ZFSDataset) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state ZFSDatasetModel
+func (r *zfsDatasetResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state zfsDatasetModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	var keyWO types.String
@@ -793,8 +793,8 @@ func (r *ZFSDataset) Update(ctx context.Context, req resource.UpdateRequest, res
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-func (r *ZFSDataset) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var state ZFSDatasetModel
+func (r *zfsDatasetResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state zfsDatasetModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -833,13 +833,13 @@ func (r *ZFSDataset) Delete(ctx context.Context, req resource.DeleteRequest, res
 	}
 }
 
-func (r *ZFSDataset) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+func (r *zfsDatasetResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	id, err := connection.ParseImportID(req.ID)
 	if err != nil {
 		resp.Diagnostics.AddError("Unable to import ZFS dataset "+req.ID, err.Error()+"\n\nExample: terraform import homelab_zfs_dataset.media nas.lan:tank/media")
 		return
 	}
-	m := ZFSDatasetModel{SSH: id.SSHForImport(), Name: types.StringValue(id.Name), Properties: types.MapNull(types.StringType),
+	m := zfsDatasetModel{SSH: id.SSHForImport(), Name: types.StringValue(id.Name), Properties: types.MapNull(types.StringType),
 		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{"create": types.StringType, "update": types.StringType, "delete": types.StringType})}}
 	c, _, diags := r.data.ZFSClient(m.SSH)
 	resp.Diagnostics.Append(diags...)

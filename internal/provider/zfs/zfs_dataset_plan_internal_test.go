@@ -16,8 +16,8 @@ import (
 
 // adoptedVolume is a sparse zvol made by hand and imported, as Read leaves
 // it in state: volblocksize is the one ZFS chose.
-func adoptedVolume() ZFSDatasetModel {
-	return ZFSDatasetModel{
+func adoptedVolume() zfsDatasetModel {
+	return zfsDatasetModel{
 		ID: types.StringValue("123"), Name: types.StringValue("tank/vmdisk"), Type: types.StringValue("volume"),
 		VolumeSize: types.StringValue("64M"), VolBlockSize: types.StringValue("16K"), Sparse: types.BoolValue(true),
 		Properties: types.MapNull(types.StringType), Mountpoint: types.StringNull(), Quota: types.StringNull(), Reservation: types.StringNull(),
@@ -29,7 +29,7 @@ func adoptedVolume() ZFSDatasetModel {
 }
 
 type datasetPlanResult struct {
-	plan     ZFSDatasetModel
+	plan     zfsDatasetModel
 	replace  []string
 	errors   []string // "path: summary: detail"
 	warnings []string
@@ -38,10 +38,10 @@ type datasetPlanResult struct {
 // modifyDatasetPlan runs homelab_zfs_dataset's ModifyPlan; state nil is a
 // create. The configuration is the plan (what Terraform passes when every
 // value is known).
-func modifyDatasetPlan(t *testing.T, state *ZFSDatasetModel, plan ZFSDatasetModel) datasetPlanResult {
+func modifyDatasetPlan(t *testing.T, state *zfsDatasetModel, plan zfsDatasetModel) datasetPlanResult {
 	t.Helper()
 	ctx := context.Background()
-	r := &ZFSDataset{}
+	r := &zfsDatasetResource{}
 	var sr resource.SchemaResponse
 	r.Schema(ctx, resource.SchemaRequest{}, &sr)
 	typ := sr.Schema.Type().TerraformType(ctx)
@@ -99,12 +99,12 @@ func TestDatasetReplacementIsRefusedWithoutAllowReplace(t *testing.T) {
 
 	cases := []struct {
 		attr   string
-		change func(*ZFSDatasetModel)
+		change func(*zfsDatasetModel)
 		want   string
 	}{
-		{"volblocksize", func(m *ZFSDatasetModel) { m.VolBlockSize = types.StringValue("8K") }, "volblocksize 8K is fixed when the volume is created (it is 16K)"},
-		{"type", func(m *ZFSDatasetModel) { m.Type = types.StringValue("filesystem") }, "type filesystem is fixed"},
-		{"name", func(m *ZFSDatasetModel) { m.Name = types.StringValue("backup/vmdisk") }, "moving tank/vmdisk to pool backup"},
+		{"volblocksize", func(m *zfsDatasetModel) { m.VolBlockSize = types.StringValue("8K") }, "volblocksize 8K is fixed when the volume is created (it is 16K)"},
+		{"type", func(m *zfsDatasetModel) { m.Type = types.StringValue("filesystem") }, "type filesystem is fixed"},
+		{"name", func(m *zfsDatasetModel) { m.Name = types.StringValue("backup/vmdisk") }, "moving tank/vmdisk to pool backup"},
 	}
 	for _, c := range cases {
 		plan := adoptedVolume()

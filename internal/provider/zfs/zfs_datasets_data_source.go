@@ -16,18 +16,18 @@ import (
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/zfs"
 )
 
-var _ datasource.DataSourceWithConfigure = (*ZFSDatasets)(nil)
+var _ datasource.DataSourceWithConfigure = (*zfsDatasetsDataSource)(nil)
 
-// ZFSDatasets is the homelab_zfs_datasets data source.
-type ZFSDatasets struct {
+// zfsDatasetsDataSource is the homelab_zfs_datasets data source.
+type zfsDatasetsDataSource struct {
 	data *connection.Data
 }
 
 // NewZFSDatasets returns the homelab_zfs_datasets data source.
-func NewZFSDatasets() datasource.DataSource { return &ZFSDatasets{} }
+func NewZFSDatasets() datasource.DataSource { return &zfsDatasetsDataSource{} }
 
-// ZFSDatasetsModel is the data source's data.
-type ZFSDatasetsModel struct {
+// zfsDatasetsModel is the data source's data.
+type zfsDatasetsModel struct {
 	SSH        *connection.SSHModel `tfsdk:"ssh"`
 	Parent     types.String         `tfsdk:"parent"`
 	Properties []string             `tfsdk:"properties"`
@@ -41,11 +41,11 @@ var datasetEntryType = map[string]attr.Type{
 	"name": types.StringType, "type": types.StringType, "properties": types.MapType{ElemType: types.StringType},
 }
 
-func (d *ZFSDatasets) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+func (d *zfsDatasetsDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_zfs_datasets"
 }
 
-func (d *ZFSDatasets) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+func (d *zfsDatasetsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "Every filesystem and volume under a parent dataset (the parent included), with selected properties, read with one recursive `zfs get`.",
 		Blocks:      map[string]schema.Block{"ssh": connection.DataSourceBlock()},
@@ -64,12 +64,12 @@ func (d *ZFSDatasets) Schema(_ context.Context, _ datasource.SchemaRequest, resp
 	}
 }
 
-func (d *ZFSDatasets) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
+func (d *zfsDatasetsDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
 	d.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
-func (d *ZFSDatasets) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
-	var m ZFSDatasetsModel
+func (d *zfsDatasetsDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	var m zfsDatasetsModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return

@@ -32,11 +32,11 @@ import (
 )
 
 var (
-	_ resource.Resource                   = (*ZPool)(nil)
-	_ resource.ResourceWithConfigure      = (*ZPool)(nil)
-	_ resource.ResourceWithImportState    = (*ZPool)(nil)
-	_ resource.ResourceWithValidateConfig = (*ZPool)(nil)
-	_ resource.ResourceWithModifyPlan     = (*ZPool)(nil)
+	_ resource.Resource                   = (*zpoolResource)(nil)
+	_ resource.ResourceWithConfigure      = (*zpoolResource)(nil)
+	_ resource.ResourceWithImportState    = (*zpoolResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*zpoolResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*zpoolResource)(nil)
 )
 
 // Default timeouts of homelab_zpool. Updates may resilver or expand a raidz,
@@ -52,16 +52,16 @@ var createOnlyFSProps = map[string]bool{
 	"casesensitivity": true, "normalization": true, "utf8only": true, "encryption": true, "keyformat": true, "pbkdf2iters": true,
 }
 
-// ZPool is the homelab_zpool resource.
-type ZPool struct {
+// zpoolResource is the homelab_zpool resource.
+type zpoolResource struct {
 	data *connection.Data
 }
 
 // NewZPool returns the homelab_zpool resource.
-func NewZPool() resource.Resource { return &ZPool{} }
+func NewZPool() resource.Resource { return &zpoolResource{} }
 
-// ZPoolModel is the resource's data.
-type ZPoolModel struct {
+// zpoolModel is the resource's data.
+type zpoolModel struct {
 	SSH                  *connection.SSHModel `tfsdk:"ssh"`
 	ID                   types.String         `tfsdk:"id"`
 	Name                 types.String         `tfsdk:"name"`
@@ -82,8 +82,8 @@ type ZPoolModel struct {
 	Timeouts             timeouts.Value       `tfsdk:"timeouts"`
 }
 
-// VdevModel is one vdev block.
-type VdevModel struct {
+// vdevModel is one vdev block.
+type vdevModel struct {
 	Role  types.String `tfsdk:"role"`
 	Type  types.String `tfsdk:"type"`
 	Disks types.List   `tfsdk:"disks"`
@@ -93,11 +93,11 @@ var vdevObjectType = types.ObjectType{AttrTypes: map[string]attr.Type{
 	"role": types.StringType, "type": types.StringType, "disks": types.ListType{ElemType: types.StringType},
 }}
 
-func (r *ZPool) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+func (r *zpoolResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_zpool"
 }
 
-func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *zpoolResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Description: "A ZFS pool on a host, managed over SSH. Layout changes that ZFS can make to a live pool are made in place " +
 			"(adding vdevs, adding and removing log, cache and spare devices, attaching disks to mirrors, raidz expansion, " +
@@ -158,7 +158,7 @@ func (r *ZPool) Schema(ctx context.Context, _ resource.SchemaRequest, resp *reso
 	}
 }
 
-func (r *ZPool) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+func (r *zpoolResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
@@ -168,7 +168,7 @@ func specsOf(ctx context.Context, l types.List) (specs []zfs.VdevSpec, known boo
 	if l.IsUnknown() {
 		return nil, false
 	}
-	var vs []VdevModel
+	var vs []vdevModel
 	if diags := l.ElementsAs(ctx, &vs, false); diags.HasError() {
 		return nil, false
 	}
@@ -211,8 +211,8 @@ func vdevList(specs []zfs.VdevSpec) types.List {
 	return types.ListValueMust(vdevObjectType, vals)
 }
 
-func (r *ZPool) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var m ZPoolModel
+func (r *zpoolResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m zpoolModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -247,11 +247,11 @@ func unstableDiskWarnings(specs []zfs.VdevSpec) diag.Diagnostics {
 
 // ModifyPlan refuses, at plan time, any change that would need a new pool,
 // unless allow_replace is set.
-func (r *ZPool) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+func (r *zpoolResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() || req.State.Raw.IsNull() {
 		return
 	}
-	var plan, state ZPoolModel
+	var plan, state zpoolModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	planSpecs, known := specsOf(ctx, plan.Vdevs)
@@ -308,8 +308,8 @@ func mapOf(ctx context.Context, m types.Map) map[string]string {
 	return out
 }
 
-func (r *ZPool) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan ZPoolModel
+func (r *zpoolResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan zpoolModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -357,8 +357,8 @@ func (r *ZPool) Create(ctx context.Context, req resource.CreateRequest, resp *re
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-func (r *ZPool) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var state ZPoolModel
+func (r *zpoolResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state zpoolModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -384,7 +384,7 @@ func (r *ZPool) Read(ctx context.Context, req resource.ReadRequest, resp *resour
 // read refreshes m from the host: layout (kept as configured when it means
 // the same), managed properties, capacity, health and status. gone reports
 // that the host says the pool does not exist.
-func (r *ZPool) read(ctx context.Context, c *zfs.Client, m *ZPoolModel, importing bool) (gone bool, diags diag.Diagnostics) {
+func (r *zpoolResource) read(ctx context.Context, c *zfs.Client, m *zpoolModel, importing bool) (gone bool, diags diag.Diagnostics) {
 	name := m.Name.ValueString()
 	guid := ""
 	if !m.GUID.IsNull() && !m.GUID.IsUnknown() {
@@ -420,7 +420,7 @@ func (r *ZPool) read(ctx context.Context, c *zfs.Client, m *ZPoolModel, importin
 	m.Allocated = types.Int64Value(int64(pool.Allocated))
 	m.Free = types.Int64Value(int64(pool.Free))
 	m.Fragmentation = types.Int64Value(pool.Fragmentation)
-	m.Status = StatusList(pool)
+	m.Status = statusList(pool)
 	for _, b := range []*types.Bool{&m.Force, &m.ForceDestroy, &m.AllowReplace} {
 		if b.IsNull() || b.IsUnknown() {
 			*b = types.BoolValue(false)
@@ -523,8 +523,8 @@ func managedMap(ctx context.Context, prior types.Map, props map[string]zfs.Prope
 	return types.MapValueMust(types.StringType, vals)
 }
 
-func (r *ZPool) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan, state ZPoolModel
+func (r *zpoolResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state zpoolModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
@@ -592,7 +592,7 @@ func changedProps(ctx context.Context, plan, state types.Map) map[string]string 
 
 // reshape turns the pool's live layout into desired, one zpool operation at
 // a time, waiting for each resilver or raidz expansion to finish.
-func (r *ZPool) reshape(ctx context.Context, c *zfs.Client, name string, desired zfs.Topology, force bool, known map[string]string) error {
+func (r *zpoolResource) reshape(ctx context.Context, c *zfs.Client, name string, desired zfs.Topology, force bool, known map[string]string) error {
 	pool, err := c.Pool(ctx, name)
 	if err != nil {
 		return err
@@ -633,8 +633,8 @@ func (r *ZPool) reshape(ctx context.Context, c *zfs.Client, name string, desired
 	return nil
 }
 
-func (r *ZPool) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var state ZPoolModel
+func (r *zpoolResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state zpoolModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -674,13 +674,13 @@ func (r *ZPool) Delete(ctx context.Context, req resource.DeleteRequest, resp *re
 	}
 }
 
-func (r *ZPool) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+func (r *zpoolResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	id, err := connection.ParseImportID(req.ID)
 	if err != nil {
 		resp.Diagnostics.AddError("Unable to import ZFS pool "+req.ID, err.Error()+"\n\nExample: terraform import homelab_zpool.tank nas.lan:tank")
 		return
 	}
-	m := ZPoolModel{SSH: id.SSHForImport(), Name: types.StringValue(id.Name), Vdevs: types.ListNull(vdevObjectType), DiskGUIDs: types.MapNull(types.StringType),
+	m := zpoolModel{SSH: id.SSHForImport(), Name: types.StringValue(id.Name), Vdevs: types.ListNull(vdevObjectType), DiskGUIDs: types.MapNull(types.StringType),
 		Properties: types.MapNull(types.StringType), FilesystemProperties: types.MapNull(types.StringType),
 		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{"create": types.StringType, "update": types.StringType, "delete": types.StringType})}}
 	c, _, diags := r.data.ZFSClient(m.SSH)

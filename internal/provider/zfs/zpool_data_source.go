@@ -123,7 +123,7 @@ func (d *zpoolDataSource) Read(ctx context.Context, req datasource.ReadRequest, 
 			"role": types.StringValue(s.Role), "type": types.StringValue(s.Type), "disks": disks}))
 	}
 	m.Vdevs = types.ListValueMust(types.ObjectType{AttrTypes: vdevSpecType}, vdevs)
-	m.Status = StatusList(pool)
+	m.Status = statusList(pool)
 	problems, _ := types.ListValueFrom(ctx, types.StringType, append([]string{}, pool.Problems()...))
 	m.Problems = problems
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
