@@ -317,32 +317,29 @@ func (m *metalLBPoolModel) setFrom(p *kube.Pool) {
 	}
 }
 
-// fetch reads the pool and its advertisements; gone reports a definite
-// not-found of the pool (kube.ErrNotFound: MetalLB's types are served and
-// the pool is not there). A missing CRD is an error (kube.ErrTypeNotServed),
-// never "gone".
-func fetch(ctx context.Context, c *kube.Client, ns, name string) (p *kube.Pool, gone bool, err error) {
+// fetch reads the pool and its advertisements. A definite not-found of the
+// pool is kube.ErrNotFound (MetalLB's types are served and the pool is not
+// there); a missing CRD is another error (kube.ErrTypeNotServed), never
+// not-found. Missing advertisements are not an error.
+func fetch(ctx context.Context, c *kube.Client, ns, name string) (*kube.Pool, error) {
 	pool, err := c.Get(ctx, kube.IPAddressPools, ns, name)
-	if errors.Is(err, kube.ErrNotFound) {
-		return nil, true, nil
-	}
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	var l2, bgp *unstructured.Unstructured
 	if l2, err = c.Get(ctx, kube.L2Advertisements, ns, name); errors.Is(err, kube.ErrNotFound) {
 		l2, err = nil, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if bgp, err = c.Get(ctx, kube.BGPAdvertisements, ns, name); errors.Is(err, kube.ErrNotFound) {
 		bgp, err = nil, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	return kube.ParsePool(pool, l2, bgp), false, nil
+	return kube.ParsePool(pool, l2, bgp), nil
 }
 
 // clusterIdentity asks the cluster c reaches for its identity and, when
@@ -544,9 +541,9 @@ func (r *metalLBPoolResource) apply(ctx context.Context, plan tfhelp.PlanGetter,
 		writeDiag(diags, action, name, c, err)
 		return
 	}
-	got, gone, err := fetch(ctx, c, p.Namespace, p.Name)
-	if err != nil || gone {
-		diags.AddError("Unable to read MetalLB pool "+name+" after writing it", fmt.Sprint(err, " (gone: ", gone, ")"))
+	got, err := fetch(ctx, c, p.Namespace, p.Name)
+	if err != nil {
+		diags.AddError("Unable to read MetalLB pool "+name+" after writing it", fmt.Sprint(err, " (gone: ", errors.Is(err, kube.ErrNotFound), ")"))
 		return
 	}
 	m.setFrom(got)
@@ -569,7 +566,8 @@ func (r *metalLBPoolResource) Read(ctx context.Context, req resource.ReadRequest
 	if !ok {
 		return
 	}
-	got, gone, err := fetch(ctx, c, m.Namespace.ValueString(), m.Name.ValueString())
+	got, err := fetch(ctx, c, m.Namespace.ValueString(), m.Name.ValueString())
+	gone := errors.Is(err, kube.ErrNotFound)
 	if gone && m.ClusterID.ValueString() == "" {
 		// State from a provider version that did not record the cluster:
 		// "not found" may well be "another cluster".
