@@ -89,6 +89,8 @@ type vdevModel struct {
 	Disks types.List   `tfsdk:"disks"`
 }
 
+// vdevObjectType is a vdev of the layout, as the resource's vdev blocks and
+// the data source's vdevs list hold it.
 var vdevObjectType = types.ObjectType{AttrTypes: map[string]attr.Type{
 	"role": types.StringType, "type": types.StringType, "disks": types.ListType{ElemType: types.StringType},
 }}
@@ -196,6 +198,7 @@ func topologyOf(ctx context.Context, l types.List) zfs.Topology {
 	return zfs.Expand(specs)
 }
 
+// vdevList is the layout as a list of vdevObjectType.
 func vdevList(specs []zfs.VdevSpec) types.List {
 	vals := make([]attr.Value, len(specs))
 	for i, s := range specs {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -40,8 +39,6 @@ type zpoolDataSourceModel struct {
 	Status          types.List           `tfsdk:"status"`
 	Problems        types.List           `tfsdk:"problems"`
 }
-
-var vdevSpecType = map[string]attr.Type{"role": types.StringType, "type": types.StringType, "disks": types.ListType{ElemType: types.StringType}}
 
 func (d *zpoolDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_zpool"
@@ -116,13 +113,7 @@ func (d *zpoolDataSource) Read(ctx context.Context, req datasource.ReadRequest, 
 		m.CapacityPercent = types.Float64Value(float64(pool.Allocated) * 100 / float64(pool.Size))
 	}
 	m.Fragmentation = types.Int64Value(pool.Fragmentation)
-	var vdevs []attr.Value
-	for _, s := range pool.Topology().Specs() {
-		disks, _ := types.ListValueFrom(ctx, types.StringType, s.Disks)
-		vdevs = append(vdevs, types.ObjectValueMust(vdevSpecType, map[string]attr.Value{
-			"role": types.StringValue(s.Role), "type": types.StringValue(s.Type), "disks": disks}))
-	}
-	m.Vdevs = types.ListValueMust(types.ObjectType{AttrTypes: vdevSpecType}, vdevs)
+	m.Vdevs = vdevList(pool.Topology().Specs())
 	m.Status = statusList(pool)
 	problems, _ := types.ListValueFrom(ctx, types.StringType, append([]string{}, pool.Problems()...))
 	m.Problems = problems
