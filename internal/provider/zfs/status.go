@@ -63,42 +63,38 @@ func statusList(p *zfs.Pool) types.List {
 	return types.ListValueMust(types.ObjectType{AttrTypes: vdevStatusType}, vdevs)
 }
 
+// statusAttrs renders status attributes into one schema flavour, given its
+// computed string and number attributes.
+func statusAttrs[A any](as []statusAttr, str, num func(desc string) A) map[string]A {
+	out := map[string]A{}
+	for _, a := range as {
+		if a.counter {
+			out[a.name] = num(a.desc)
+		} else {
+			out[a.name] = str(a.desc)
+		}
+	}
+	return out
+}
+
 // statusResourceAttribute is the status list in the resource's schema.
 func statusResourceAttribute() rschema.ListNestedAttribute {
-	attrs := func(as []statusAttr) map[string]rschema.Attribute {
-		out := map[string]rschema.Attribute{}
-		for _, a := range as {
-			if a.counter {
-				out[a.name] = rschema.Int64Attribute{Computed: true, Description: a.desc}
-			} else {
-				out[a.name] = rschema.StringAttribute{Computed: true, Description: a.desc}
-			}
-		}
-		return out
-	}
-	vdev := attrs(vdevStatusAttrs)
+	str := func(d string) rschema.Attribute { return rschema.StringAttribute{Computed: true, Description: d} }
+	num := func(d string) rschema.Attribute { return rschema.Int64Attribute{Computed: true, Description: d} }
+	vdev := statusAttrs(vdevStatusAttrs, str, num)
 	vdev["disks"] = rschema.ListNestedAttribute{Computed: true, Description: vdevDisksDesc,
-		NestedObject: rschema.NestedAttributeObject{Attributes: attrs(diskStatusAttrs)}}
+		NestedObject: rschema.NestedAttributeObject{Attributes: statusAttrs(diskStatusAttrs, str, num)}}
 	return rschema.ListNestedAttribute{Computed: true, Description: poolStatusDesc,
 		NestedObject: rschema.NestedAttributeObject{Attributes: vdev}}
 }
 
 // statusDataSourceAttribute is the status list in the data source's schema.
 func statusDataSourceAttribute() dschema.ListNestedAttribute {
-	attrs := func(as []statusAttr) map[string]dschema.Attribute {
-		out := map[string]dschema.Attribute{}
-		for _, a := range as {
-			if a.counter {
-				out[a.name] = dschema.Int64Attribute{Computed: true, Description: a.desc}
-			} else {
-				out[a.name] = dschema.StringAttribute{Computed: true, Description: a.desc}
-			}
-		}
-		return out
-	}
-	vdev := attrs(vdevStatusAttrs)
+	str := func(d string) dschema.Attribute { return dschema.StringAttribute{Computed: true, Description: d} }
+	num := func(d string) dschema.Attribute { return dschema.Int64Attribute{Computed: true, Description: d} }
+	vdev := statusAttrs(vdevStatusAttrs, str, num)
 	vdev["disks"] = dschema.ListNestedAttribute{Computed: true, Description: vdevDisksDesc,
-		NestedObject: dschema.NestedAttributeObject{Attributes: attrs(diskStatusAttrs)}}
+		NestedObject: dschema.NestedAttributeObject{Attributes: statusAttrs(diskStatusAttrs, str, num)}}
 	return dschema.ListNestedAttribute{Computed: true, Description: poolStatusDesc,
 		NestedObject: dschema.NestedAttributeObject{Attributes: vdev}}
 }
