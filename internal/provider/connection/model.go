@@ -2,6 +2,7 @@ package connection
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -97,41 +98,39 @@ func (t Target) String() string {
 // cannot be resolved until they are known.
 func Unknowns(m *SSHModel, d *ProviderSSHModel) []string {
 	var out []string
-	add := func(name string, v interface{ IsUnknown() bool }) {
-		if v.IsUnknown() {
-			out = append(out, name)
-		}
-	}
-	common := func(prefix string, c *ProviderSSHModel) {
-		add(prefix+"host", c.Host)
-		add(prefix+"port", c.Port)
-		add(prefix+"user", c.User)
-		add(prefix+"private_key", c.PrivateKey)
-		add(prefix+"password", c.Password)
-		add(prefix+"agent", c.Agent)
-		add(prefix+"known_hosts_file", c.KnownHostsFile)
-		add(prefix+"insecure_ignore_host_key", c.InsecureIgnoreHostKey)
-		add(prefix+"sudo", c.Sudo)
-		add(prefix+"timeout", c.Timeout)
-		add(prefix+"command_timeout", c.CommandTimeout)
-		if b := c.Bastion; b != nil {
-			add(prefix+"bastion.host", b.Host)
-			add(prefix+"bastion.port", b.Port)
-			add(prefix+"bastion.user", b.User)
-			add(prefix+"bastion.private_key", b.PrivateKey)
-			add(prefix+"bastion.password", b.Password)
-			add(prefix+"bastion.host_key", b.HostKey)
-		}
-	}
 	if m != nil {
-		add("host_key", m.HostKey)
-		add("local", m.Local)
-		common("", &m.ProviderSSHModel)
+		unknownFields("", reflect.ValueOf(m).Elem(), &out)
 	}
 	if d != nil {
-		common("provider ssh.", d)
+		unknownFields("provider ssh.", reflect.ValueOf(d).Elem(), &out)
 	}
 	return out
+}
+
+// unknownFields appends the tfsdk names of the unknown values of the model
+// struct v, its own fields first, then those of embedded structs, nested
+// blocks (pointers to structs) as block.attribute. It reads the models, so
+// that an attribute added to the table and the model is checked too.
+func unknownFields(prefix string, v reflect.Value, out *[]string) {
+	var embedded []reflect.Value
+	for i := 0; i < v.NumField(); i++ {
+		f, fv := v.Type().Field(i), v.Field(i)
+		switch {
+		case f.Anonymous:
+			embedded = append(embedded, fv)
+		case fv.Kind() == reflect.Pointer:
+			if !fv.IsNil() && fv.Elem().Kind() == reflect.Struct {
+				unknownFields(prefix+f.Tag.Get("tfsdk")+".", fv.Elem(), out)
+			}
+		default:
+			if u, ok := fv.Interface().(interface{ IsUnknown() bool }); ok && u.IsUnknown() {
+				*out = append(*out, prefix+f.Tag.Get("tfsdk"))
+			}
+		}
+	}
+	for _, e := range embedded {
+		unknownFields(prefix, e, out)
+	}
 }
 
 // Resolve merges a host's ssh {} block over the provider's defaults. at is

@@ -161,3 +161,14 @@ func TestResolveDefaultHost(t *testing.T) {
 		t.Fatalf("unknown provider host: %v", diags)
 	}
 }
+
+func TestUnknownsNamesEveryUnknownAttribute(t *testing.T) {
+	m := host("nas")
+	m.HostKey, m.Port = types.StringUnknown(), types.Int64Unknown()
+	m.Bastion = &BastionModel{Host: types.StringValue("jump"), User: types.StringUnknown()}
+	d := &ProviderSSHModel{CommandTimeout: types.StringUnknown()}
+	got := strings.Join(Unknowns(m, d), ",")
+	if want := "host_key,port,bastion.user,provider ssh.command_timeout"; got != want {
+		t.Fatalf("Unknowns = %s, want %s", got, want)
+	}
+}
