@@ -30,9 +30,7 @@ type goBinary struct {
 // in this or other processes, serialize on a file lock so only one builds.
 // logf receives progress messages and may be nil.
 func ensureGoBinary(ctx context.Context, b goBinary, logf func(string, ...any)) (string, error) {
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	logf = logfOrNop(logf)
 	cache, err := CacheDir()
 	if err != nil {
 		return "", err

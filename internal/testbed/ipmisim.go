@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -170,10 +169,9 @@ type IPMISim struct {
 	modulePath   string
 	vm           *IPMISimVM
 	detach       bool
-	exited       chan struct{} // closed when a non-detached ipmi_sim exits
+	proc         peerProc
 
-	stopOnce sync.Once
-	stopErr  error
+	stopped stopOnce
 }
 
 // StartIPMISim writes an ipmi_sim configuration into dir (created if
@@ -182,37 +180,45 @@ type IPMISim struct {
 // port. It builds the boot options module first if needed. Startup is
 // bounded by ctx and by an internal timeout. The caller must Stop it.
 func StartIPMISim(ctx context.Context, dir string, opts IPMISimOptions) (*IPMISim, error) {
-	if opts.Logf == nil {
-		opts.Logf = func(string, ...any) {}
-	}
+	opts.Logf = logfOrNop(opts.Logf)
 	s, err := prepareIPMISim(dir, opts)
 	if err != nil {
 		return nil, err
 	}
-	if s.modulePath, err = EnsureIPMIBootOptsModule(ctx, opts.Logf); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, ipmiSimStartTimeout)
-	defer cancel()
 	wantSerial := 0
 	if s.vm != nil {
 		wantSerial = s.vm.SerialPort
 	}
 	fixedPorts := opts.Port != 0 && (s.vm == nil || wantSerial != 0)
-	for attempt := 1; ; attempt++ {
-		err := s.launch(ctx)
-		if err == nil {
-			return s, nil
-		}
-		if fixedPorts || attempt >= ipmiSimPortAttempts || !errors.Is(err, errPortInUse) {
-			return nil, fmt.Errorf("starting ipmi_sim in %s: %w", s.Dir, err)
-		}
-		// Pick other ports.
-		s.Port = opts.Port
-		if s.vm != nil {
-			s.vm.SerialPort = wantSerial
-		}
+	err = peerStart{
+		ensure: func(ctx context.Context) (err error) {
+			s.modulePath, err = EnsureIPMIBootOptsModule(ctx, opts.Logf)
+			return err
+		},
+		timeout:  ipmiSimStartTimeout,
+		attempts: ipmiSimPortAttempts,
+		launch: func(ctx context.Context) error {
+			if err := s.launch(ctx); err != nil {
+				return fmt.Errorf("starting ipmi_sim in %s: %w", s.Dir, err)
+			}
+			return nil
+		},
+		retry: func(err error) bool {
+			if fixedPorts || !errors.Is(err, errPortInUse) {
+				return false
+			}
+			// Pick other ports.
+			s.Port = opts.Port
+			if s.vm != nil {
+				s.vm.SerialPort = wantSerial
+			}
+			return true
+		},
+	}.run(ctx)
+	if err != nil {
+		return nil, err
 	}
+	return s, nil
 }
 
 // prepareIPMISim validates opts, locates the tools and creates dir.
@@ -246,6 +252,7 @@ func prepareIPMISim(dir string, opts IPMISimOptions) (*IPMISim, error) {
 		vm:           opts.VM,
 		detach:       opts.Detach,
 	}
+	s.proc = peerProc{name: "ipmi_sim", exe: simPath, log: s.LogPath, grace: ipmiSimStopGrace, pid: &s.PID}
 	if s.User == "" {
 		s.User = DefaultIPMIUser
 	}
@@ -413,47 +420,21 @@ func (s *IPMISim) launch(ctx context.Context) error {
 	if err := s.configure(); err != nil {
 		return err
 	}
-	logFile, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("creating ipmi_sim log: %w", err)
-	}
-	defer logFile.Close()
 	cmd := exec.Command(s.simPath,
 		"-c", filepath.Join(s.Dir, ipmiSimConfName),
 		"-f", filepath.Join(s.Dir, ipmiSimEmuName),
 		"-s", filepath.Join(s.Dir, ipmiSimStateDirName),
 		"-n")
 	cmd.Dir = s.Dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), IPMISimEnvBootFlags+"="+s.BootFlagsPath())
 	if s.vm != nil {
 		cmd.Env = append(cmd.Env, IPMISimEnvSerialPort+"="+strconv.Itoa(s.vm.SerialPort))
 	}
-	if s.detach {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	} else {
-		// See launch in sshd.go for the caveat of Pdeathsig with threads.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("running %s: %w", s.simPath, err)
-	}
-	s.PID = cmd.Process.Pid
-	if s.detach {
-		_ = cmd.Process.Release()
-		s.exited = nil
-	} else {
-		s.exited = make(chan struct{})
-		exited := s.exited
-		go func() {
-			_ = cmd.Wait() // reported through exited and the log
-			close(exited)
-		}()
+	if err := s.proc.start(cmd, s.detach); err != nil {
+		return err
 	}
 	if err := s.waitReady(ctx); err != nil {
-		_ = TerminateProcess(s.PID, s.simPath, ipmiSimStopGrace)
-		s.waitExited()
-		s.PID = 0
+		s.proc.abort()
 		return err
 	}
 	return nil
@@ -464,40 +445,25 @@ func (s *IPMISim) launch(ctx context.Context) error {
 // ipmi_sim binds its UDP port with SO_REUSEADDR, so a port another process
 // took in the meantime does not make it fail: it has to be checked.
 func (s *IPMISim) waitReady(ctx context.Context) error {
-	for {
-		if !s.alive() {
-			return s.startFailure(errors.New("ipmi_sim exited during startup"))
+	return waitUntil(ctx, readyPollInterval, func() (bool, error) {
+		if !s.proc.running() {
+			return false, s.startFailure(errors.New("ipmi_sim exited during startup"))
 		}
 		if asfPing(s.HostPort(), probeTimeout) == nil {
 			owned, foreign, err := udpPortOwners(s.PID, s.Port)
 			switch {
 			case err != nil:
-				return s.startFailure(err)
+				return false, s.startFailure(err)
 			case foreign:
-				return s.startFailure(fmt.Errorf("%w: another process is bound to UDP port %d", errPortInUse, s.Port))
+				return false, s.startFailure(fmt.Errorf("%w: another process is bound to UDP port %d", errPortInUse, s.Port))
 			case owned:
-				return nil
+				return true, nil
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return s.startFailure(fmt.Errorf("ipmi_sim not answering on %s: %w", s.HostPort(), ctx.Err()))
-		case <-time.After(readyPollInterval):
-		}
-	}
-}
-
-// alive reports whether ipmi_sim is still running.
-func (s *IPMISim) alive() bool {
-	if s.exited != nil {
-		select {
-		case <-s.exited:
-			return false
-		default:
-			return true
-		}
-	}
-	return ProcessAlive(s.PID, s.simPath)
+		return false, nil
+	}, func(err error) error {
+		return s.startFailure(fmt.Errorf("ipmi_sim not answering on %s: %w", s.HostPort(), err))
+	})
 }
 
 // startFailure decorates a startup error with the log, marking ports that
@@ -508,17 +474,6 @@ func (s *IPMISim) startFailure(err error) error {
 		err = fmt.Errorf("%w: %w", errPortInUse, err)
 	}
 	return fmt.Errorf("%w; ipmi_sim log %s:\n%s", err, s.LogPath, tail(log, maxOutputInError))
-}
-
-// waitExited waits (bounded) for a non-detached ipmi_sim to be reaped.
-func (s *IPMISim) waitExited() {
-	if s.exited == nil {
-		return
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(ipmiSimStopGrace):
-	}
 }
 
 // Ipmitool runs `ipmitool -I lanplus -H host -p port -U user -E
@@ -699,20 +654,15 @@ func (s *IPMISim) signal(sig syscall.Signal) error {
 // It is idempotent and also stops a detached ipmi_sim started by this
 // process. Dir is left in place.
 func (s *IPMISim) Stop() error {
-	s.stopOnce.Do(func() {
-		if s.PID == 0 {
-			return
-		}
-		if ProcessAlive(s.PID, s.simPath) {
+	return s.stopped.do(func() error {
+		if s.PID != 0 && ProcessAlive(s.PID, s.simPath) {
 			_ = syscall.Kill(s.PID, syscall.SIGCONT)
 		}
-		s.stopErr = TerminateProcess(s.PID, s.simPath, ipmiSimStopGrace)
-		s.waitExited()
-		if s.stopErr != nil {
-			s.stopErr = fmt.Errorf("stopping ipmi_sim %s: %w", s.HostPort(), s.stopErr)
+		if err := s.proc.terminate(); err != nil {
+			return fmt.Errorf("stopping ipmi_sim %s: %w", s.HostPort(), err)
 		}
+		return nil
 	})
-	return s.stopErr
 }
 
 // freeUDPPort returns a UDP port on addr that was free a moment ago.

@@ -20,8 +20,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 )
 
@@ -218,20 +216,10 @@ type Kube struct {
 	// EtcdLogPath and APIServerLogPath are the logs of the two processes.
 	EtcdLogPath, APIServerLogPath string
 
-	client   *http.Client
-	etcd     *kubeProc
-	api      *kubeProc
-	stopOnce sync.Once
-	stopErr  error
-}
-
-// kubeProc is one started process of a Kube.
-type kubeProc struct {
-	name   string
-	exe    string
-	pid    int
-	log    string
-	exited chan struct{} // closed when a non-detached process exits; nil if detached
+	client  *http.Client
+	etcd    *peerProc
+	api     *peerProc
+	stopped stopOnce
 }
 
 // errKubePortInUse reports that etcd or kube-apiserver could not bind.
@@ -243,48 +231,62 @@ var errKubePortInUse = errors.New("port already in use")
 // (the build, when needed, only by ctx) and by an internal timeout. The
 // caller must Stop the instance, e.g. in t.Cleanup.
 func StartKube(ctx context.Context, dir string, opts KubeOptions) (*Kube, error) {
-	logf := opts.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	logf := logfOrNop(opts.Logf)
 	if _, err := os.Stat(EtcdPath); err != nil {
 		return nil, fmt.Errorf("etcd not found (install Debian's etcd-server, see scripts/install-deps): %w", err)
 	}
-	bin, err := EnsureKubeAPIServer(ctx, logf)
+	k := &Kube{}
+	var start time.Time
+	err := peerStart{
+		ensure: func(ctx context.Context) error {
+			bin, err := EnsureKubeAPIServer(ctx, logf)
+			if err != nil {
+				return err
+			}
+			if bin, err = filepath.EvalSymlinks(bin); err != nil {
+				return fmt.Errorf("resolving kube-apiserver path: %w", err)
+			}
+			k.APIServerPath = bin
+			return nil
+		},
+		prepare: func(context.Context) error {
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return fmt.Errorf("resolving kube dir: %w", err)
+			}
+			k.Dir = abs
+			k.EtcdLogPath = filepath.Join(abs, kubeEtcdLogName)
+			k.APIServerLogPath = filepath.Join(abs, kubeAPIServerLogName)
+			k.KubeconfigPath = filepath.Join(abs, kubeconfigName)
+			if err := k.prepare(); err != nil {
+				return fmt.Errorf("preparing kube dir %s: %w", abs, err)
+			}
+			return nil
+		},
+		timeout:  kubeStartTimeout,
+		attempts: kubePortAttempts,
+		launch: func(ctx context.Context) error {
+			if start.IsZero() {
+				start = time.Now()
+			}
+			err := k.launch(ctx, opts.Detach)
+			if err != nil {
+				k.kill()
+				return fmt.Errorf("starting Kubernetes API in %s: %w", k.Dir, err)
+			}
+			return nil
+		},
+		retry: func(err error) bool {
+			if !errors.Is(err, errKubePortInUse) {
+				return false
+			}
+			// Logged without launch's "starting Kubernetes API in" prefix.
+			logf("kube: %v; retrying on other ports", errors.Unwrap(err))
+			return true
+		},
+	}.run(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if bin, err = filepath.EvalSymlinks(bin); err != nil {
-		return nil, fmt.Errorf("resolving kube-apiserver path: %w", err)
-	}
-	dir, err = filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("resolving kube dir: %w", err)
-	}
-	k := &Kube{
-		Dir:              dir,
-		APIServerPath:    bin,
-		EtcdLogPath:      filepath.Join(dir, kubeEtcdLogName),
-		APIServerLogPath: filepath.Join(dir, kubeAPIServerLogName),
-		KubeconfigPath:   filepath.Join(dir, kubeconfigName),
-	}
-	if err := k.prepare(); err != nil {
-		return nil, fmt.Errorf("preparing kube dir %s: %w", dir, err)
-	}
-
-	ctx, cancel := context.WithTimeout(ctx, kubeStartTimeout)
-	defer cancel()
-	start := time.Now()
-	for attempt := 1; ; attempt++ {
-		err := k.launch(ctx, opts.Detach)
-		if err == nil {
-			break
-		}
-		k.kill()
-		if attempt >= kubePortAttempts || !errors.Is(err, errKubePortInUse) {
-			return nil, fmt.Errorf("starting Kubernetes API in %s: %w", dir, err)
-		}
-		logf("kube: %v; retrying on other ports", err)
 	}
 	logf("kube-apiserver %s ready at %s in %s", KubernetesVersion, k.URL, time.Since(start).Round(time.Millisecond))
 	noteSecret("Kubernetes bearer token", k.Token)
@@ -355,7 +357,8 @@ func (k *Kube) launch(ctx context.Context, detach bool) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("creating etcd data dir: %w", err)
 	}
-	k.etcd, err = startKubeProc("etcd", EtcdPath, k.EtcdLogPath, detach,
+	k.etcd = &peerProc{name: "etcd", exe: EtcdPath, log: k.EtcdLogPath, grace: kubeStopGrace, pid: &k.EtcdPID}
+	err = k.etcd.start(exec.Command(EtcdPath,
 		"--name", "testbed",
 		"--data-dir", dataDir,
 		"--listen-client-urls", k.EtcdURL,
@@ -364,18 +367,18 @@ func (k *Kube) launch(ctx context.Context, detach bool) error {
 		"--initial-advertise-peer-urls", peerURL,
 		"--initial-cluster", "testbed="+peerURL,
 		"--log-outputs", "stderr",
-	)
+	), detach)
 	if err != nil {
 		return err
 	}
-	k.EtcdPID = k.etcd.pid
 	if err := k.waitEtcd(ctx); err != nil {
 		return err
 	}
 
 	certDir := filepath.Join(k.Dir, kubeCertDirName)
 	saKey := filepath.Join(k.Dir, kubeSAKeyName)
-	k.api, err = startKubeProc("kube-apiserver", k.APIServerPath, k.APIServerLogPath, detach,
+	k.api = &peerProc{name: "kube-apiserver", exe: k.APIServerPath, log: k.APIServerLogPath, grace: kubeStopGrace, pid: &k.APIServerPID}
+	err = k.api.start(exec.Command(k.APIServerPath,
 		"--etcd-servers="+k.EtcdURL,
 		"--bind-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(apiPort),
@@ -388,82 +391,27 @@ func (k *Kube) launch(ctx context.Context, detach bool) error {
 		"--service-cluster-ip-range="+kubeServiceCIDR,
 		"--disable-admission-plugins=ServiceAccount",
 		"--profiling=false",
-	)
+	), detach)
 	if err != nil {
 		return err
 	}
-	k.APIServerPID = k.api.pid
 	if err := k.waitAPIServer(ctx); err != nil {
 		return err
 	}
 	return k.writeKubeconfig()
 }
 
-// startKubeProc starts exe with args, logging to logPath: as a child killed
-// with this process, or detached in its own session.
-func startKubeProc(name, exe, logPath string, detach bool, args ...string) (*kubeProc, error) {
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("creating %s log: %w", name, err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(exe, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if detach {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	} else {
-		// See launch in sshd.go for the caveat of Pdeathsig with threads.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("running %s: %w", exe, err)
-	}
-	p := &kubeProc{name: name, exe: exe, pid: cmd.Process.Pid, log: logPath}
-	if detach {
-		return p, cmd.Process.Release()
-	}
-	p.exited = make(chan struct{})
-	go func() {
-		_ = cmd.Wait() // reported through p.exited and the log
-		close(p.exited)
-	}()
-	return p, nil
-}
-
-// running reports whether the process has not exited.
-func (p *kubeProc) running() bool {
-	if p.exited == nil {
-		return ProcessAlive(p.pid, p.exe)
-	}
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// stop terminates the process and, for a child, waits until it is reaped.
-func (p *kubeProc) stop() error {
-	if p == nil || p.pid == 0 {
-		return nil
-	}
-	err := TerminateProcess(p.pid, p.exe, kubeStopGrace)
-	if p.exited != nil {
-		select {
-		case <-p.exited:
-		case <-time.After(kubeStopGrace):
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("stopping %s (pid %d): %w", p.name, p.pid, err)
+// stopKubeProc stops p (see peerProc.terminate).
+func stopKubeProc(p *peerProc) error {
+	if err := p.terminate(); err != nil {
+		return fmt.Errorf("stopping %s (pid %d): %w", p.name, *p.pid, err)
 	}
 	return nil
 }
 
-// failure decorates a startup error with the tail of the process log,
+// kubeStartFailure decorates a startup error with the tail of the process log,
 // marking bind failures so that StartKube retries other ports.
-func (p *kubeProc) failure(err error) error {
+func kubeStartFailure(p *peerProc, err error) error {
 	log, _ := os.ReadFile(p.log)
 	if bytes.Contains(log, []byte("address already in use")) {
 		err = fmt.Errorf("%w: %w", errKubePortInUse, err)
@@ -473,8 +421,8 @@ func (p *kubeProc) failure(err error) error {
 
 // kill stops whatever a failed launch attempt left running.
 func (k *Kube) kill() {
-	_ = k.api.stop()
-	_ = k.etcd.stop()
+	_ = stopKubeProc(k.api)
+	_ = stopKubeProc(k.etcd)
 	k.api, k.etcd = nil, nil
 	k.APIServerPID, k.EtcdPID = 0, 0
 }
@@ -483,20 +431,15 @@ func (k *Kube) kill() {
 func (k *Kube) waitEtcd(ctx context.Context) error {
 	client := &http.Client{Timeout: kubeRequestTimeout}
 	var lastErr error
-	for {
+	return waitUntil(ctx, kubePollInterval, func() (bool, error) {
 		if !k.etcd.running() {
-			return k.etcd.failure(errors.New("etcd exited during startup"))
+			return false, kubeStartFailure(k.etcd, errors.New("etcd exited during startup"))
 		}
 		lastErr = probeEtcd(ctx, client, k.EtcdURL+"/health")
-		if lastErr == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return k.etcd.failure(fmt.Errorf("etcd not healthy at %s: %w (last probe: %v)", k.EtcdURL, ctx.Err(), lastErr))
-		case <-time.After(kubePollInterval):
-		}
-	}
+		return lastErr == nil, nil
+	}, func(err error) error {
+		return kubeStartFailure(k.etcd, fmt.Errorf("etcd not healthy at %s: %w (last probe: %v)", k.EtcdURL, err, lastErr))
+	})
 }
 
 // probeEtcd checks one /health answer.
@@ -526,31 +469,28 @@ func probeEtcd(ctx context.Context, client *http.Client, url string) error {
 func (k *Kube) waitAPIServer(ctx context.Context) error {
 	certPath := filepath.Join(k.Dir, kubeCertDirName, kubeServingCertName)
 	var lastErr error
-	for {
+	return waitUntil(ctx, kubePollInterval, func() (bool, error) {
 		if !k.api.running() {
-			return k.api.failure(errors.New("kube-apiserver exited during startup"))
+			return false, kubeStartFailure(k.api, errors.New("kube-apiserver exited during startup"))
 		}
 		if k.client == nil {
-			if lastErr = k.loadServingCA(certPath); lastErr == nil {
-				continue
-			}
-		} else {
-			status, body, err := k.get(ctx, "/readyz")
-			switch {
-			case err != nil:
-				lastErr = err
-			case status != http.StatusOK:
-				lastErr = fmt.Errorf("/readyz: HTTP %d: %s", status, tail(body, 500))
-			default:
-				return nil
+			if lastErr = k.loadServingCA(certPath); lastErr != nil {
+				return false, nil
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return k.api.failure(fmt.Errorf("kube-apiserver not ready at %s: %w (last probe: %v)", k.URL, ctx.Err(), lastErr))
-		case <-time.After(kubePollInterval):
+		status, body, err := k.get(ctx, "/readyz")
+		switch {
+		case err != nil:
+			lastErr = err
+		case status != http.StatusOK:
+			lastErr = fmt.Errorf("/readyz: HTTP %d: %s", status, tail(body, 500))
+		default:
+			return true, nil
 		}
-	}
+		return false, nil
+	}, func(err error) error {
+		return kubeStartFailure(k.api, fmt.Errorf("kube-apiserver not ready at %s: %w (last probe: %v)", k.URL, err, lastErr))
+	})
 }
 
 // get is a GET for probes, bounded by kubeRequestTimeout.
@@ -698,16 +638,16 @@ func (k *Kube) EnsureNamespace(ctx context.Context, name string) error {
 // grace period). The instance directory is left in place. It is
 // idempotent and also stops a detached instance started by this process.
 func (k *Kube) Stop() error {
-	k.stopOnce.Do(func() {
-		k.stopErr = errors.Join(k.api.stop(), k.etcd.stop())
-		if k.stopErr != nil {
-			k.stopErr = fmt.Errorf("stopping Kubernetes API in %s: %w", k.Dir, k.stopErr)
+	return k.stopped.do(func() error {
+		err := errors.Join(stopKubeProc(k.api), stopKubeProc(k.etcd))
+		if err != nil {
+			err = fmt.Errorf("stopping Kubernetes API in %s: %w", k.Dir, err)
 		}
 		if k.client != nil {
 			k.client.CloseIdleConnections()
 		}
+		return err
 	})
-	return k.stopErr
 }
 
 // kubeStatus is the subset of a Kubernetes Status object used in errors.

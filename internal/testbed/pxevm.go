@@ -113,9 +113,7 @@ type PXEVM struct {
 // StartPXEVM prepares a PXE VM in dir (created if needed) and starts its
 // BMC; the VM itself is powered off. The caller must Stop it.
 func StartPXEVM(ctx context.Context, dir string, opts PXEVMOptions) (*PXEVM, error) {
-	if opts.Logf == nil {
-		opts.Logf = func(string, ...any) {}
-	}
+	opts.Logf = logfOrNop(opts.Logf)
 	if opts.BootFile == "" {
 		opts.BootFile = defaultPXEBootFile
 	}
@@ -298,9 +296,7 @@ func (v *PXEVM) Stop() error {
 //
 // Concurrent callers serialize on file locks. logf may be nil.
 func EnsurePXEBootFiles(ctx context.Context, logf func(string, ...any)) (kernel, initrd string, err error) {
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	logf = logfOrNop(logf)
 	cache, err := CacheDir()
 	if err != nil {
 		return "", "", err

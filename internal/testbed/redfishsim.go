@@ -152,8 +152,7 @@ type RedfishSim struct {
 	requests atomic.Int64
 	srv      *http.Server
 	served   chan struct{}
-	stopOnce sync.Once
-	stopErr  error
+	stopped  stopOnce
 }
 
 // redfishMachine is the simulated machine's mutable state.
@@ -308,7 +307,7 @@ func startRedfishSim(opts RedfishSimOptions, statePath string) (*RedfishSim, err
 
 // Stop closes the listener and every connection. It is idempotent.
 func (s *RedfishSim) Stop() error {
-	s.stopOnce.Do(func() {
+	return s.stopped.do(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), redfishStopTimeout)
 		defer cancel()
 		if err := s.srv.Shutdown(ctx); err != nil {
@@ -316,13 +315,13 @@ func (s *RedfishSim) Stop() error {
 		}
 		// Shutdown leaves idle keep-alive connections to be closed; Close
 		// makes sure nothing is served any more.
-		s.stopErr = s.srv.Close()
+		err := s.srv.Close()
 		<-s.served
-		if s.stopErr != nil {
-			s.stopErr = fmt.Errorf("stopping redfish simulator %s: %w", s.URL, s.stopErr)
+		if err != nil {
+			return fmt.Errorf("stopping redfish simulator %s: %w", s.URL, err)
 		}
+		return nil
 	})
-	return s.stopErr
 }
 
 // PowerOn reports whether the simulated machine is powered on.

@@ -17,8 +17,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -199,10 +197,9 @@ type RestServer struct {
 	// access.log next to it.
 	LogPath string
 
-	bin      string
-	exited   chan struct{} // closed when rest-server exits
-	stopOnce sync.Once
-	stopErr  error
+	bin     string
+	proc    peerProc
+	stopped stopOnce
 }
 
 // StartRestServer starts rest-server RestServerVersion (built first if
@@ -210,28 +207,39 @@ type RestServer struct {
 // until it answers HTTP. The caller must Stop it, e.g. in t.Cleanup; it also
 // dies with this process.
 func StartRestServer(ctx context.Context, dir string, opts RestServerOptions) (*RestServer, error) {
-	if opts.Logf == nil {
-		opts.Logf = func(string, ...any) {}
-	}
+	opts.Logf = logfOrNop(opts.Logf)
 	s, err := prepareRestServer(dir, opts)
 	if err != nil {
 		return nil, err
-	}
-	if s.bin, err = EnsureRestServer(ctx, opts.Logf); err != nil {
-		return nil, err
-	}
-	// ProcessAlive compares against the resolved /proc/PID/exe.
-	if s.bin, err = filepath.EvalSymlinks(s.bin); err != nil {
-		return nil, fmt.Errorf("resolving rest-server binary: %w", err)
 	}
 	addr := opts.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	ctx, cancel := context.WithTimeout(ctx, restServerStartTimeout)
-	defer cancel()
-	if err := s.launch(ctx, addr, opts.NoAuth, opts.Detach); err != nil {
-		return nil, fmt.Errorf("starting rest-server in %s: %w", s.Dir, err)
+	err = peerStart{
+		ensure: func(ctx context.Context) error {
+			bin, err := EnsureRestServer(ctx, opts.Logf)
+			if err != nil {
+				return err
+			}
+			// ProcessAlive compares against the resolved /proc/PID/exe.
+			if bin, err = filepath.EvalSymlinks(bin); err != nil {
+				return fmt.Errorf("resolving rest-server binary: %w", err)
+			}
+			s.bin = bin
+			s.proc = peerProc{name: "rest-server", exe: bin, log: s.LogPath, grace: restServerStopGrace, pid: &s.PID}
+			return nil
+		},
+		timeout: restServerStartTimeout,
+		launch: func(ctx context.Context) error {
+			if err := s.launch(ctx, addr, opts.NoAuth, opts.Detach); err != nil {
+				return fmt.Errorf("starting rest-server in %s: %w", s.Dir, err)
+			}
+			return nil
+		},
+	}.run(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -287,11 +295,6 @@ func prepareRestServer(dir string, opts RestServerOptions) (*RestServer, error) 
 
 // launch starts rest-server and waits until it is ready.
 func (s *RestServer) launch(ctx context.Context, addr string, noAuth, detach bool) error {
-	logFile, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("creating rest-server log: %w", err)
-	}
-	defer logFile.Close()
 	args := []string{
 		"--path", filepath.Join(s.Dir, restServerDataName),
 		"--listen", addr,
@@ -304,27 +307,11 @@ func (s *RestServer) launch(ctx context.Context, addr string, noAuth, detach boo
 	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.Dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if detach {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	} else {
-		// See launch in sshd.go for the caveat of Pdeathsig with threads.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.proc.start(cmd, detach); err != nil {
+		return err
 	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("running %s: %w", s.bin, err)
-	}
-	s.PID = cmd.Process.Pid
-	s.exited = make(chan struct{})
-	exited := s.exited
-	go func() {
-		_ = cmd.Wait() // reported through exited and the log
-		close(exited)
-	}()
 	if err := s.waitReady(ctx); err != nil {
-		_ = TerminateProcess(s.PID, s.bin, restServerStopGrace)
-		s.waitExited()
-		s.PID = 0
+		s.proc.abort()
 		log, _ := os.ReadFile(s.LogPath)
 		return fmt.Errorf("%w; rest-server log %s:\n%s", err, s.LogPath, tail(log, maxOutputInError))
 	}
@@ -335,17 +322,15 @@ func (s *RestServer) launch(ctx context.Context, addr string, noAuth, detach boo
 // HTTP request gets any answer, failing early when rest-server exits.
 func (s *RestServer) waitReady(ctx context.Context) error {
 	client := &http.Client{Timeout: probeTimeout}
-	for {
-		select {
-		case <-s.exited:
-			return errors.New("rest-server exited during startup")
-		default:
+	return waitUntil(ctx, readyPollInterval, func() (bool, error) {
+		if !s.proc.running() {
+			return false, errors.New("rest-server exited during startup")
 		}
 		if s.Port == 0 {
 			if log, err := os.ReadFile(s.LogPath); err == nil {
 				if m := restServerListenRE.FindSubmatch(log); m != nil {
 					if err := s.setAddr(string(m[1])); err != nil {
-						return err
+						return false, err
 					}
 				}
 			}
@@ -355,15 +340,13 @@ func (s *RestServer) waitReady(ctx context.Context) error {
 			resp, err := client.Get(s.URL + "/")
 			if err == nil {
 				resp.Body.Close()
-				return nil
+				return true, nil
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("rest-server not ready: %w", ctx.Err())
-		case <-time.After(readyPollInterval):
-		}
-	}
+		return false, nil
+	}, func(err error) error {
+		return fmt.Errorf("rest-server not ready: %w", err)
+	})
 }
 
 // setAddr records the address rest-server reported listening on.
@@ -413,29 +396,13 @@ func (s *RestServer) LogText() (string, error) {
 	return string(data), nil
 }
 
-// waitExited waits (bounded) for rest-server to be reaped.
-func (s *RestServer) waitExited() {
-	if s.exited == nil {
-		return
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(restServerStopGrace):
-	}
-}
-
 // Stop terminates rest-server (SIGTERM, then SIGKILL after a grace period).
 // It is idempotent; Dir is left in place.
 func (s *RestServer) Stop() error {
-	s.stopOnce.Do(func() {
-		if s.PID == 0 {
-			return
+	return s.stopped.do(func() error {
+		if err := s.proc.terminate(); err != nil {
+			return fmt.Errorf("stopping rest-server %s: %w", s.URL, err)
 		}
-		s.stopErr = TerminateProcess(s.PID, s.bin, restServerStopGrace)
-		s.waitExited()
-		if s.stopErr != nil {
-			s.stopErr = fmt.Errorf("stopping rest-server %s: %w", s.URL, s.stopErr)
-		}
+		return nil
 	})
-	return s.stopErr
 }

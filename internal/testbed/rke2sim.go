@@ -77,9 +77,7 @@ var rke2VersionPattern = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+[A-Za-z0-9.
 // cached). Concurrent callers, in this or other processes, serialize on a
 // file lock. logf receives progress messages and may be nil.
 func RKE2SimArtifacts(ctx context.Context, version string, logf func(string, ...any)) (dir string, err error) {
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	logf = logfOrNop(logf)
 	if !rke2VersionPattern.MatchString(version) {
 		return "", fmt.Errorf("invalid RKE2 version %q: want e.g. v1.31.4+rke2r1", version)
 	}

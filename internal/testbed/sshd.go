@@ -12,8 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -103,10 +101,9 @@ type SSHD struct {
 	// PID is the process id of the listening sshd.
 	PID int
 
-	detach   bool
-	exited   chan struct{} // closed when a non-detached sshd exits
-	stopOnce sync.Once
-	stopErr  error
+	detach  bool
+	proc    peerProc
+	stopped stopOnce
 }
 
 // StartSSHD writes a fresh sshd instance (config, host key, client key,
@@ -122,22 +119,30 @@ func StartSSHD(ctx context.Context, dir string, opts SSHDOptions) (*SSHD, error)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, sshdStartTimeout)
-	defer cancel()
-
-	for attempt := 1; ; attempt++ {
-		if err := s.configure(opts); err != nil {
-			return nil, err
-		}
-		err := s.launch(ctx)
-		if err == nil {
-			return s, nil
-		}
-		if opts.Port != 0 || attempt >= sshdPortAttempts || !errors.Is(err, errPortInUse) {
-			return nil, fmt.Errorf("starting sshd in %s: %w", s.Dir, err)
-		}
-		s.Port = 0 // pick another one
+	err = peerStart{
+		timeout:  sshdStartTimeout,
+		attempts: sshdPortAttempts,
+		launch: func(ctx context.Context) error {
+			if err := s.configure(opts); err != nil {
+				return err
+			}
+			if err := s.launch(ctx); err != nil {
+				return fmt.Errorf("starting sshd in %s: %w", s.Dir, err)
+			}
+			return nil
+		},
+		retry: func(err error) bool {
+			if opts.Port != 0 || !errors.Is(err, errPortInUse) {
+				return false
+			}
+			s.Port = 0 // pick another one
+			return true
+		},
+	}.run(ctx)
+	if err != nil {
+		return nil, err
 	}
+	return s, nil
 }
 
 // checkSSHDPrerequisites fails clearly when sshd cannot run here.
@@ -182,6 +187,7 @@ func prepareSSHD(dir string, opts SSHDOptions) (*SSHD, error) {
 		ConfigPath:     filepath.Join(dir, sshdConfigName),
 		detach:         opts.Detach,
 	}
+	s.proc = peerProc{name: "sshd", exe: SSHDPath, log: s.LogPath, grace: sshdStopGrace, pid: &s.PID}
 	if err := os.MkdirAll(filepath.Join(dir, authorizedKeysName), 0o755); err != nil {
 		return nil, fmt.Errorf("creating sshd dir: %w", err)
 	}
@@ -323,42 +329,23 @@ func catPath() string {
 
 // launch starts sshd with the current config and waits until it is ready.
 func (s *SSHD) launch(ctx context.Context) error {
-	logFile, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("creating sshd log: %w", err)
-	}
-	defer logFile.Close()
 	pidPath := filepath.Join(s.Dir, sshdPidName)
 	_ = os.Remove(pidPath)
 
 	if s.detach {
-		cmd := exec.CommandContext(ctx, SSHDPath, "-f", s.ConfigPath, "-E", s.LogPath)
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Run(); err != nil {
-			return s.startFailure(fmt.Errorf("sshd exited: %w", err))
+		// sshd daemonizes: it reports its pid in pidPath (see waitReady).
+		if err := s.runDaemon(ctx); err != nil {
+			return err
 		}
-	} else {
-		cmd := exec.Command(SSHDPath, "-D", "-e", "-f", s.ConfigPath)
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		// Do not outlive the test process even when it crashes. (Linux
-		// sends the signal when the forking OS thread exits, which the Go
-		// runtime only does for goroutines that exit while locked to one.)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("running %s: %w", SSHDPath, err)
-		}
-		s.PID = cmd.Process.Pid
-		s.exited = make(chan struct{})
-		go func() {
-			_ = cmd.Wait() // the exit is reported through s.exited and the log
-			close(s.exited)
-		}()
+	} else if err := s.proc.start(exec.Command(SSHDPath, "-D", "-e", "-f", s.ConfigPath), false); err != nil {
+		return err
 	}
 
 	if err := s.waitReady(ctx, pidPath); err != nil {
 		if s.PID != 0 {
+			// Any process of that pid: sshd's own exe is not checked here.
 			_ = TerminateProcess(s.PID, "", sshdStopGrace)
-			s.waitExited()
+			s.proc.waitExited()
 		}
 		s.PID = 0
 		return err
@@ -366,31 +353,44 @@ func (s *SSHD) launch(ctx context.Context) error {
 	return nil
 }
 
+// runDaemon runs sshd as a daemon of its own, which returns once it forked.
+func (s *SSHD) runDaemon(ctx context.Context) error {
+	logFile, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("creating sshd log: %w", err)
+	}
+	defer logFile.Close()
+	cmd := exec.CommandContext(ctx, SSHDPath, "-f", s.ConfigPath, "-E", s.LogPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Run(); err != nil {
+		return s.startFailure(fmt.Errorf("sshd exited: %w", err))
+	}
+	return nil
+}
+
 // waitReady polls until sshd presents its banner and (detached) has written
 // its pid file, failing early when sshd died.
 func (s *SSHD) waitReady(ctx context.Context, pidPath string) error {
-	for {
-		if s.hasExited() {
-			return s.startFailure(errors.New("sshd exited during startup"))
+	return waitUntil(ctx, readyPollInterval, func() (bool, error) {
+		if s.proc.hasExited() {
+			return false, s.startFailure(errors.New("sshd exited during startup"))
 		}
 		if s.detach && s.logContains("Cannot bind any address") {
-			return s.startFailure(errors.New("sshd could not listen"))
+			return false, s.startFailure(errors.New("sshd could not listen"))
 		}
 		if probeSSHBanner(s.HostPort()) == nil {
 			if !s.detach {
-				return nil
+				return true, nil
 			}
 			if pid, err := readPidFile(pidPath); err == nil {
 				s.PID = pid
-				return nil
+				return true, nil
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return s.startFailure(fmt.Errorf("sshd not ready on %s: %w", s.HostPort(), ctx.Err()))
-		case <-time.After(readyPollInterval):
-		}
-	}
+		return false, nil
+	}, func(err error) error {
+		return s.startFailure(fmt.Errorf("sshd not ready on %s: %w", s.HostPort(), err))
+	})
 }
 
 // startFailure decorates a startup error with the sshd log, marking
@@ -401,29 +401,6 @@ func (s *SSHD) startFailure(err error) error {
 		err = fmt.Errorf("%w: %w", errPortInUse, err)
 	}
 	return fmt.Errorf("%w; sshd log %s:\n%s", err, s.LogPath, tail([]byte(log), maxOutputInError))
-}
-
-func (s *SSHD) hasExited() bool {
-	if s.exited == nil {
-		return false
-	}
-	select {
-	case <-s.exited:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitExited waits (bounded) for a non-detached sshd to be reaped.
-func (s *SSHD) waitExited() {
-	if s.exited == nil {
-		return
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(sshdStopGrace):
-	}
 }
 
 func (s *SSHD) logContains(substr string) bool {
@@ -469,17 +446,12 @@ func readPidFile(path string) (int, error) {
 // then SIGKILL after a grace period). It is idempotent and safe to call on
 // a detached server started by this process.
 func (s *SSHD) Stop() error {
-	s.stopOnce.Do(func() {
-		if s.PID == 0 {
-			return
+	return s.stopped.do(func() error {
+		if err := s.proc.terminate(); err != nil {
+			return fmt.Errorf("stopping sshd %s: %w", s.HostPort(), err)
 		}
-		s.stopErr = TerminateProcess(s.PID, SSHDPath, sshdStopGrace)
-		s.waitExited()
-		if s.stopErr != nil {
-			s.stopErr = fmt.Errorf("stopping sshd %s: %w", s.HostPort(), s.stopErr)
-		}
+		return nil
 	})
-	return s.stopErr
 }
 
 // HostPort returns the "addr:port" the server listens on.

@@ -128,9 +128,7 @@ type ZFSImage struct {
 // Concurrent callers, in this or other processes, serialize on a file lock
 // so that only one builds. logf receives progress messages and may be nil.
 func EnsureZFSImage(ctx context.Context, logf func(string, ...any)) (*ZFSImage, error) {
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	logf = logfOrNop(logf)
 	cache, err := CacheDir()
 	if err != nil {
 		return nil, err
@@ -533,9 +531,7 @@ func (o ZFSVMOptions) withDefaults() ZFSVMOptions {
 	if o.CPUs == 0 {
 		o.CPUs = 2
 	}
-	if o.Logf == nil {
-		o.Logf = func(string, ...any) {}
-	}
+	o.Logf = logfOrNop(o.Logf)
 	return o
 }
 
@@ -578,8 +574,8 @@ type ZFSVM struct {
 	hostKey ssh.PublicKey
 	signer  ssh.Signer
 	detach  bool
-	exited  chan struct{} // closed when a non-detached qemu exits
-	lan     *LAN          // the LAN of the second NIC, or nil
+	proc    peerProc // qemu
+	lan     *LAN     // the LAN of the second NIC, or nil
 
 	sshMu  sync.Mutex
 	client *ssh.Client // shared by Run calls; nil until dialled
@@ -589,8 +585,7 @@ type ZFSVM struct {
 	// while the guest is unreachable.
 	linkDown bool
 
-	stopOnce sync.Once
-	stopErr  error
+	stopped stopOnce
 }
 
 // StartZFSVM boots a ZFS VM with its files in dir (created if needed; any
@@ -613,26 +608,34 @@ func StartZFSVM(ctx context.Context, dir string, opts ZFSVMOptions) (*ZFSVM, err
 	if err != nil {
 		return nil, err
 	}
-	img, err := EnsureZFSImage(ctx, opts.Logf)
+	var img *ZFSImage
+	var v *ZFSVM
+	err = peerStart{
+		ensure: func(ctx context.Context) (err error) {
+			img, err = EnsureZFSImage(ctx, opts.Logf)
+			return err
+		},
+		prepare: func(ctx context.Context) (err error) {
+			if v, err = prepareZFSVM(ctx, dir, img, qemu, opts, diskSize); err != nil {
+				return err
+			}
+			noteSecretFile("SSH private key (ZFS VM root)", v.KeyPath)
+			return nil
+		},
+		timeout:  zfsVMBootTimeout,
+		attempts: zfsVMPortAttempts,
+		launch: func(ctx context.Context) error {
+			if err := v.boot(ctx, img, opts); err != nil {
+				return fmt.Errorf("starting ZFS VM in %s: %w", v.Dir, err)
+			}
+			return nil
+		},
+		retry: func(err error) bool { return errors.Is(err, errPortInUse) },
+	}.run(ctx)
 	if err != nil {
 		return nil, err
 	}
-	v, err := prepareZFSVM(ctx, dir, img, qemu, opts, diskSize)
-	if err != nil {
-		return nil, err
-	}
-	noteSecretFile("SSH private key (ZFS VM root)", v.KeyPath)
-	bootCtx, cancel := context.WithTimeout(ctx, zfsVMBootTimeout)
-	defer cancel()
-	for attempt := 1; ; attempt++ {
-		err := v.boot(bootCtx, img, opts)
-		if err == nil {
-			return v, nil
-		}
-		if attempt >= zfsVMPortAttempts || !errors.Is(err, errPortInUse) {
-			return nil, fmt.Errorf("starting ZFS VM in %s: %w", v.Dir, err)
-		}
-	}
+	return v, nil
 }
 
 // validate checks options that withDefaults filled in.
@@ -692,6 +695,7 @@ func prepareZFSVM(ctx context.Context, dir string, img *ZFSImage, qemu string, o
 		Name:           zfsVMDefaultName,
 		detach:         opts.Detach,
 	}
+	v.proc = peerProc{name: "qemu", exe: qemu, log: filepath.Join(dir, zfsVMQEMULog), grace: zfsVMStopGrace, pid: &v.PID}
 	if opts.Name != "" {
 		v.Name = opts.Name
 	}
@@ -805,9 +809,7 @@ func (v *ZFSVM) boot(ctx context.Context, img *ZFSImage, opts ZFSVMOptions) erro
 		err = v.configureGuest(ctx, opts)
 	}
 	if err != nil {
-		_ = TerminateProcess(v.PID, v.QEMUPath, zfsVMStopGrace)
-		v.waitExited()
-		v.PID = 0
+		v.proc.abort()
 		return err
 	}
 	return nil
@@ -870,14 +872,8 @@ func qemuOptEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 func (v *ZFSVM) launch(img *ZFSImage, opts ZFSVMOptions) error {
 	_ = os.Remove(v.QMPPath)
 	_ = os.Remove(v.ConsoleLogPath)
-	logFile, err := os.OpenFile(filepath.Join(v.Dir, zfsVMQEMULog), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("creating qemu log: %w", err)
-	}
-	defer logFile.Close()
 	cmd := exec.Command(v.QEMUPath, v.qemuArgs(img, opts)...)
 	cmd.Dir = v.Dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if v.lan != nil {
 		// qemu gets the tap as fd 3 (lanTapFD); this copy is closed once
 		// qemu has its own.
@@ -888,25 +884,7 @@ func (v *ZFSVM) launch(img *ZFSImage, opts ZFSVMOptions) error {
 		defer tap.Close()
 		cmd.ExtraFiles = []*os.File{tap}
 	}
-	if v.detach {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	} else {
-		// See launch in sshd.go for the caveat of Pdeathsig with threads.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("running %s: %w", v.QEMUPath, err)
-	}
-	v.PID = cmd.Process.Pid
-	if v.detach {
-		return cmd.Process.Release()
-	}
-	v.exited = make(chan struct{})
-	go func() {
-		_ = cmd.Wait() // reported through v.exited and qemu.log
-		close(v.exited)
-	}()
-	return nil
+	return v.proc.start(cmd, v.detach)
 }
 
 // waitReady polls until the guest is usable: SSH login works, `zpool
@@ -918,19 +896,15 @@ func (v *ZFSVM) waitReady(ctx context.Context) error {
 		probe += " && " + diskTestScript(v.Disks, "-b")
 	}
 	var lastErr error
-	for {
+	return waitUntil(ctx, bootPollInterval, func() (bool, error) {
 		if !ProcessAlive(v.PID, "") {
-			return v.bootFailure(errors.New("qemu exited during boot"))
+			return false, v.bootFailure(errors.New("qemu exited during boot"))
 		}
-		if lastErr = v.probe(ctx, probe); lastErr == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return v.bootFailure(fmt.Errorf("guest not ready on %s:%d: %w (last probe: %v)", v.SSHHost, v.SSHPort, ctx.Err(), lastErr))
-		case <-time.After(bootPollInterval):
-		}
-	}
+		lastErr = v.probe(ctx, probe)
+		return lastErr == nil, nil
+	}, func(err error) error {
+		return v.bootFailure(fmt.Errorf("guest not ready on %s:%d: %w (last probe: %v)", v.SSHHost, v.SSHPort, err, lastErr))
+	})
 }
 
 // configureGuest sets the hostname (opts.Name) and configures the LAN NIC
@@ -1022,33 +996,17 @@ func (v *ZFSVM) bootFailure(err error) error {
 		tail(qlog, maxOutputInError), v.ConsoleLogPath, tail(console, consoleTailInError))
 }
 
-// waitExited waits (bounded) for a non-detached qemu to be reaped.
-func (v *ZFSVM) waitExited() {
-	if v.exited == nil {
-		return
-	}
-	select {
-	case <-v.exited:
-	case <-time.After(zfsVMStopGrace):
-	}
-}
-
 // Stop powers the VM off (SIGTERM to qemu, SIGKILL after a grace period)
 // and closes the SSH connection. The VM's directory is left in place. It is
 // idempotent and also stops a detached VM started by this process.
 func (v *ZFSVM) Stop() error {
-	v.stopOnce.Do(func() {
+	return v.stopped.do(func() error {
 		v.dropClient(nil)
-		if v.PID == 0 {
-			return
+		if err := v.proc.terminate(); err != nil {
+			return fmt.Errorf("stopping ZFS VM %s: %w", v.Dir, err)
 		}
-		v.stopErr = TerminateProcess(v.PID, v.QEMUPath, zfsVMStopGrace)
-		v.waitExited()
-		if v.stopErr != nil {
-			v.stopErr = fmt.Errorf("stopping ZFS VM %s: %w", v.Dir, v.stopErr)
-		}
+		return nil
 	})
-	return v.stopErr
 }
 
 // SSHAddr returns "host:port" of the guest's forwarded sshd.
