@@ -1207,11 +1207,11 @@ func (op *rke2Op) config(n *clusterNode, token string) (rke2.Config, error) {
 // config already has (a rewrite never changes it), else the cluster's join
 // token read from a server.
 func (op *rke2Op) tokenFor(ctx context.Context, n *clusterNode, servers []*clusterNode) (string, error) {
-	cur, exists, err := n.ReadConfig(ctx)
+	cur, err := n.ReadConfig(ctx)
 	if err != nil && remote.IsUnreachable(err) {
 		return "", err
 	}
-	if err == nil && exists && cur.Token() != "" {
+	if err == nil && cur.Token() != "" {
 		return cur.Token(), nil
 	}
 	return op.clusterToken(ctx, servers)
@@ -1368,11 +1368,11 @@ func (op *rke2Op) writeManifests(ctx context.Context, n *clusterNode, prior type
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		cur, exists, err := n.ReadManifest(ctx, k)
-		if err != nil {
+		cur, err := n.ReadManifest(ctx, k)
+		if err != nil && !errors.Is(err, rke2.ErrNotFound) {
 			return err
 		}
-		if exists && cur == want[k] {
+		if err == nil && cur == want[k] {
 			continue
 		}
 		op.log("writing manifest", map[string]any{"node": n.Name, "manifest": k})
@@ -1753,8 +1753,8 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 		if priorNodes[n.Name] != nil {
 			return nil
 		}
-		cur, exists, err := n.ReadConfig(ctx)
-		if err != nil || !exists {
+		cur, err := n.ReadConfig(ctx)
+		if err != nil {
 			return nil // the join reports an unreachable node
 		}
 		other, _ := cur[rke2.KeyNodeName].(string)
@@ -2098,12 +2098,12 @@ func (op *rke2Op) readManifests(ctx context.Context, servers []*clusterNode) err
 			continue // drift of the node itself (its manifests are rewritten when it is), or a node down (kept)
 		}
 		for k, v := range want {
-			cur, exists, err := s.ReadManifest(ctx, k)
-			if err != nil {
+			cur, err := s.ReadManifest(ctx, k)
+			if err != nil && !errors.Is(err, rke2.ErrNotFound) {
 				return err
 			}
 			switch {
-			case !exists:
+			case err != nil:
 				delete(got, k)
 			case cur != v:
 				got[k] = types.StringValue(cur)
