@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -357,11 +358,11 @@ func (r *ResticBackup) refresh(ctx context.Context, mgr systemd.Manager, m *Rest
 	name := unitPrefix + m.Name.ValueString()
 	importing := m.Paths.IsNull()
 	st, err := mgr.Read(ctx, name)
+	if errors.Is(err, systemd.ErrNotFound) {
+		return true, nil
+	}
 	if err != nil {
 		return false, err
-	}
-	if !st.Exists {
-		return true, nil
 	}
 	h := map[string]string{name + ".service": fileHash(st.Service), name + ".timer": fileHash(st.Timer)}
 	if !st.TimerEnabled {
@@ -370,10 +371,11 @@ func (r *ResticBackup) refresh(ctx context.Context, mgr systemd.Manager, m *Rest
 	// The check units are read whether or not the state has a
 	// check_schedule: units installed out of band are found too.
 	cst, err := mgr.Read(ctx, name+"-check")
-	if err != nil {
+	if err != nil && !errors.Is(err, systemd.ErrNotFound) {
 		return false, err
 	}
-	if cst.Exists {
+	checkInstalled := err == nil
+	if checkInstalled {
 		h[name+"-check.service"], h[name+"-check.timer"] = fileHash(cst.Service), fileHash(cst.Timer)
 	}
 	v, err := resticVersion(ctx, mgr, m)
@@ -387,7 +389,7 @@ func (r *ResticBackup) refresh(ctx context.Context, mgr systemd.Manager, m *Rest
 			return err
 		}
 		var check *systemd.Unit
-		if cst.Exists {
+		if checkInstalled {
 			c, err := systemd.Parse(name+"-check", systemd.Files{Service: cst.Service, Timer: cst.Timer, Env: cst.Env})
 			if err != nil {
 				return err
