@@ -1299,7 +1299,7 @@ func (op *rke2Op) waitReady(ctx context.Context, n *clusterNode, version string)
 	return rke2.Poll(ctx, op.logger(), "node "+n.Name+" to be Ready", map[string]any{"node": n.Name, "version": version}, func(ctx context.Context) (bool, string, error) {
 		info, err := c.Node(ctx, n.Name)
 		switch {
-		case kube.IsNotFound(err):
+		case errors.Is(err, kube.ErrNotFound):
 			return false, "not registered yet", nil
 		case err != nil && ctx.Err() == nil:
 			return false, "API: " + err.Error(), nil
@@ -1787,7 +1787,7 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 		}
 	}
 	for _, name := range toDrain {
-		if err := op.client().CheckDrain(ctx, name, op.drainOptions()); err != nil && !kube.IsNotFound(err) {
+		if err := op.client().CheckDrain(ctx, name, op.drainOptions()); err != nil && !errors.Is(err, kube.ErrNotFound) {
 			return err
 		}
 	}
@@ -1833,7 +1833,7 @@ func (r *RKE2Cluster) update(ctx context.Context, op *rke2Op, prior *RKE2Cluster
 					return err
 				}
 				drained = true
-			} else if err != nil && !kube.IsNotFound(err) {
+			} else if err != nil && !errors.Is(err, kube.ErrNotFound) {
 				return fmt.Errorf("reading node %s: %w", n.Name, err)
 			}
 		}
@@ -1982,7 +1982,7 @@ func (op *rke2Op) remove(ctx context.Context, n *clusterNode) error {
 		if err := c.DeleteNode(ctx, n.Name); err != nil {
 			return fmt.Errorf("deleting node %s: %w", n.Name, err)
 		}
-	} else if !kube.IsNotFound(err) {
+	} else if !errors.Is(err, kube.ErrNotFound) {
 		return fmt.Errorf("reading node %s: %w", n.Name, err)
 	}
 	uninstallErr := probe
