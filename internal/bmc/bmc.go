@@ -22,6 +22,11 @@
 // limit, busy BMC, dropped connection), never after a refused login.
 // Errors say which of "wrong username or password" or "did not answer"
 // happened (IsAuth, IsUnreachable).
+//
+// The package has no ErrNotFound: a BMC manages one machine, which nothing
+// in the provider forgets for any answer of the BMC. Every failure, even a
+// Redfish service that lists no computer system, is an *Error that keeps
+// state.
 package bmc
 
 import (

@@ -1,6 +1,10 @@
 // Package hostfacts gathers facts about a host (name, OS, kernel, CPU,
 // memory and the versions of the tools this provider drives) with one
 // command over a remote.Runner, and parses what that command prints.
+//
+// The package has no ErrNotFound: a host answers or its read fails (see
+// remote), and a tool that is not installed is an empty version, not an
+// error.
 package hostfacts
 
 import (

@@ -8,6 +8,13 @@
 // which any Kubernetes client needs anyway, and it can talk to a cluster whose
 // MetalLB CRDs are not installed yet, so the provider can wait for them
 // instead of failing to build a typed scheme.
+//
+// A missing object is an error matching ErrNotFound under errors.Is (from
+// Get and Node), and only a definite one: the API server answered 404 and
+// its discovery says that it serves the object's type. A type that is not
+// served (a CRD not installed) is a *TypeNotServedError, and an API server
+// that cannot be reached, times out or refuses the credentials is never
+// ErrNotFound either.
 package kube
 
 import (
@@ -173,7 +180,7 @@ func isTimeout(ctx context.Context, err error) bool {
 func (c *Client) Host() string { return c.host }
 
 // Get returns an object. A 404 is checked against discovery: when the
-// type is served, the error matches ErrNotFound (and IsNotFound); when it
+// type is served, the error matches ErrNotFound; when it
 // is not (its CRD is missing), it is a *TypeNotServedError, which matches
 // neither. A failed check is returned as it is, matching neither either.
 func (c *Client) Get(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, error) {
@@ -298,13 +305,6 @@ func (c *Client) Delete(ctx context.Context, gvr schema.GroupVersionResource, ns
 		return nil
 	}
 	return err
-}
-
-// IsNotFound reports a 404 from the API server: the object does not exist,
-// or (from calls other than Get) its type is not served. Get tells the two
-// apart: use errors.Is(err, ErrNotFound) on its errors.
-func IsNotFound(err error) bool {
-	return err != nil && apierrors.IsNotFound(err)
 }
 
 // IsUnreachable reports that the API server could not be reached.

@@ -136,9 +136,10 @@ func (c *Client) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	return out, nil
 }
 
-// Node reads one node; a missing node is an error matching IsNotFound.
+// Node reads one node; a missing node is an error matching ErrNotFound
+// (see Get).
 func (c *Client) Node(ctx context.Context, name string) (NodeInfo, error) {
-	u, err := c.dyn.Resource(NodesGVR).Get(ctx, name, metav1.GetOptions{})
+	u, err := c.Get(ctx, NodesGVR, "", name)
 	if err != nil {
 		return NodeInfo{}, err
 	}

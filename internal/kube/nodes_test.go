@@ -179,7 +179,7 @@ func TestNodesAgainstKubeAPIServer(t *testing.T) {
 	if err := c.DeleteNode(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Node(ctx, "n1"); !kube.IsNotFound(err) {
+	if _, err := c.Node(ctx, "n1"); !errors.Is(err, kube.ErrNotFound) {
 		t.Fatalf("node after delete: %v", err)
 	}
 	if err := c.DeleteNode(ctx, "n1"); err != nil {
@@ -246,7 +246,7 @@ func TestDrainGuardsAgainstKubeAPIServer(t *testing.T) {
 		t.Fatalf("drain with the opt-in: %v", err)
 	}
 	for _, name := range []string{"cache", "web"} {
-		if _, err := c.Get(ctx, kube.PodsGVR, "apps", name); !kube.IsNotFound(err) {
+		if _, err := c.Get(ctx, kube.PodsGVR, "apps", name); !errors.Is(err, kube.ErrNotFound) {
 			t.Fatalf("pod %s after the drain: %v", name, err)
 		}
 	}

@@ -73,4 +73,13 @@
 // serial directory that it left empty. Every path reaches the shell as a
 // positional parameter of a constant script, never spliced into a command
 // line.
+//
+// # Not found
+//
+// The package has no ErrNotFound: nothing it manages is ever dropped from
+// state for being missing. A missing netboot file is reported by its absence
+// from Read's result (drift, which a write restores). A missing Root is the
+// sentinel ErrRootMissing, and deliberately not a "not found": it is an
+// unmounted file system or a rebuilt server, an error that keeps state and
+// stops every write.
 package pxe

@@ -20,4 +20,9 @@
 //
 // Non-root users can run commands through "sudo -n", which fails at once
 // instead of waiting on a password prompt that nobody could answer.
+//
+// The only thing a Runner reports as missing is a file: ReadFile's error
+// matches ErrNotFound (which is fs.ErrNotExist) under errors.Is. A host that
+// cannot be reached is a *ConnError (IsUnreachable), a command that failed an
+// *ExitError, and neither ever matches ErrNotFound.
 package remote

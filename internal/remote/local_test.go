@@ -64,8 +64,12 @@ func TestLocalUploadIsAtomicAndReadable(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("temporary files left behind: %v", entries)
 	}
-	if _, err := r.ReadFile(ctx, filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("missing file: want fs.ErrNotExist, got %v", err)
+	if _, err := r.ReadFile(ctx, filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing file: want ErrNotFound (fs.ErrNotExist), got %v", err)
+	}
+	// A directory exists: cat fails on it, which is not a missing file.
+	if _, err := r.ReadFile(ctx, dir); err == nil || errors.Is(err, ErrNotFound) {
+		t.Fatalf("reading a directory: %v, want an error that is not ErrNotFound", err)
 	}
 }
 

@@ -22,11 +22,17 @@ type Runner interface {
 	// directories are created.
 	Upload(ctx context.Context, path string, r io.Reader, mode fs.FileMode) error
 	// ReadFile returns the content of path. A missing file gives an error that
-	// matches fs.ErrNotExist under errors.Is.
+	// matches ErrNotFound (fs.ErrNotExist) under errors.Is.
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	// String names the target for messages, e.g. "root@nas:22".
 	String() string
 }
+
+// ErrNotFound is what ReadFile's error matches when the file does not exist
+// on the host: the command ran and found nothing at the path. It is
+// fs.ErrNotExist itself, so errors.Is with either holds. A host that cannot
+// be reached, sudo's refusal or a file that cannot be read never matches it.
+var ErrNotFound = fs.ErrNotExist
 
 // Cmd is one command: a program and its arguments, each passed as one word.
 type Cmd struct {
@@ -213,7 +219,7 @@ func (r *shellRunner) Upload(ctx context.Context, path string, src io.Reader, mo
 func (r *shellRunner) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	res, err := r.Run(ctx, Script(readScript, path))
 	if code, ok := ExitCode(err); ok && code == exitNotExist {
-		return nil, fmt.Errorf("reading %s on %s: %w", path, r.String(), fs.ErrNotExist)
+		return nil, fmt.Errorf("reading %s on %s: %w", path, r.String(), ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s on %s: %w", path, r.String(), err)

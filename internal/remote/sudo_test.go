@@ -101,7 +101,22 @@ func TestRunnerWrapsEveryOperationInSudo(t *testing.T) {
 func TestReadFileMissingIsNotExist(t *testing.T) {
 	r := &shellRunner{ex: &recordingExecutor{code: exitNotExist}}
 	_, err := r.ReadFile(context.Background(), "/nope")
-	if !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("want fs.ErrNotExist, got %v", err)
+	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("want ErrNotFound (fs.ErrNotExist), got %v", err)
+	}
+}
+
+// Only a missing file is ErrNotFound: cat's own failures (a file it may not
+// read) and sudo's refusal are other errors.
+func TestReadFileOtherFailuresAreNotErrNotFound(t *testing.T) {
+	for name, ex := range map[string]*recordingExecutor{
+		"permission": {code: 1, stderr: "cat: /etc/rancher/rke2/config.yaml: Permission denied\n"},
+		"sudo":       {code: 1, stderr: "sudo: a password is required\n"},
+	} {
+		r := &shellRunner{ex: ex, sudo: name == "sudo"}
+		_, err := r.ReadFile(context.Background(), "/etc/rancher/rke2/config.yaml")
+		if err == nil || errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: %v matches ErrNotFound", name, err)
+		}
 	}
 }

@@ -128,10 +128,6 @@ const (
 	exitNoSuchPath    = 4
 )
 
-// ErrNoRepository is wrapped by RemoveRepository's error when there is
-// nothing at the path; IsNotExist matches it.
-var ErrNoRepository = errors.New("no restic repository there")
-
 var (
 	envNameRE   = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 	optionKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -576,7 +572,7 @@ func (c *Client) IsRepository(ctx context.Context, p string) (bool, error) {
 // location (removed through the sftp subsystem, from the runner's host, with
 // the ssh command restic uses), and it must have a repository's layout (see
 // IsRepository): anything else is refused. When nothing is at a local path,
-// the error matches IsNotExist.
+// the error matches ErrNotFound.
 func (c *Client) RemoveRepository(ctx context.Context) error {
 	if c.Runner == nil {
 		return errors.New("restic: no runner")
@@ -595,7 +591,7 @@ func (c *Client) RemoveRepository(ctx context.Context) error {
 	}
 	_, err = c.Runner.Run(ctx, remote.Script(removeRepoScript, p))
 	if code, ok := remote.ExitCode(err); ok && code == exitNoSuchPath {
-		return fmt.Errorf("restic: cannot remove %s on %s: %w", p, c.Runner, ErrNoRepository)
+		return fmt.Errorf("restic: cannot remove %s on %s: %w", p, c.Runner, ErrNotFound)
 	}
 	if code, ok := remote.ExitCode(err); ok && code == exitNotRepository {
 		return fmt.Errorf("restic: refusing to remove %s on %s: it is not a restic repository (no config, keys/, data/ and snapshots/)", p, c.Runner)

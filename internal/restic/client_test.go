@@ -166,7 +166,7 @@ func TestWrapperDeliversSecretsVerbatim(t *testing.T) {
 func TestMissingResticIsNotInstalled(t *testing.T) {
 	c := &Client{Runner: remote.NewLocal(false), Repo: Repo{Repository: "/r", Password: "x", ResticPath: "restic-not-installed-here"}}
 	_, err := c.Version(context.Background())
-	if !IsNotInstalled(err) || IsNotExist(err) {
+	if !IsNotInstalled(err) || errors.Is(err, ErrNotFound) {
 		t.Errorf("missing restic: %v", err)
 	}
 }
@@ -251,8 +251,8 @@ func TestRepositoryLayout(t *testing.T) {
 	if _, err := os.Stat(fake); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("repository still there: %v", err)
 	}
-	if err := c.RemoveRepository(ctx); !IsNotExist(err) {
-		t.Errorf("removing it again: %v, want IsNotExist", err)
+	if err := c.RemoveRepository(ctx); !errors.Is(err, ErrNotFound) {
+		t.Errorf("removing it again: %v, want ErrNotFound", err)
 	}
 }
 

@@ -28,4 +28,10 @@
 //     minutes before failing (0.14 fails at once): bound calls with a
 //     context deadline. A command cut off by the context while restic was
 //     retrying a connection error is still reported as IsUnreachable.
+//
+// A missing repository is reported with an error matching ErrNotFound under
+// errors.Is, and only a definite one: restic reached the backend and said
+// that nothing is there. Every other failure (unreachable host or backend,
+// wrong password, locked repository, refused credentials) keeps its own
+// predicate (IsUnreachable, IsWrongPassword, IsLocked) and never matches it.
 package restic

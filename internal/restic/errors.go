@@ -104,13 +104,16 @@ func kindOf(err error) kind {
 	return kindOther
 }
 
-// IsNotExist reports whether err means that there is no repository at the
-// location (restic 0.17+: exit 10; 0.14: its "unable to open config file"
-// message with a does-not-exist cause). An unreachable backend is never
-// IsNotExist.
-func IsNotExist(err error) bool {
-	return kindOf(err) == kindNotExist || errors.Is(err, ErrNoRepository)
-}
+// ErrNotFound is a definite "there is no repository at the location":
+// restic ran and said so (0.17+: exit 10; 0.14: its "unable to open config
+// file" message with a does-not-exist cause), or RemoveRepository found
+// nothing at the local path. An *Error of that kind matches it under
+// errors.Is. An unreachable backend, a wrong password, a locked repository
+// or a host that cannot be reached never matches it.
+var ErrNotFound = errors.New("no restic repository at the location")
+
+// Is makes an *Error for a missing repository match ErrNotFound.
+func (e *Error) Is(target error) bool { return target == ErrNotFound && e.kind == kindNotExist }
 
 // IsLocked reports whether err means that another restic process holds a
 // conflicting lock on the repository (exit 11 / "repository is already

@@ -2,6 +2,7 @@ package restic
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,11 +26,11 @@ func exercise(t *testing.T, c *Client, src string) (Config, []Snapshot) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	if _, err := c.Config(ctx); !IsNotExist(err) || IsUnreachable(err) {
-		t.Fatalf("Config before init: %v, want IsNotExist", err)
+	if _, err := c.Config(ctx); !errors.Is(err, ErrNotFound) || IsUnreachable(err) {
+		t.Fatalf("Config before init: %v, want ErrNotFound", err)
 	}
-	if _, err := c.Snapshots(ctx, Filter{}); !IsNotExist(err) {
-		t.Fatalf("Snapshots before init: %v, want IsNotExist", err)
+	if _, err := c.Snapshots(ctx, Filter{}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Snapshots before init: %v, want ErrNotFound", err)
 	}
 	cfg, err := c.Init(ctx)
 	if err != nil {
@@ -105,7 +106,7 @@ func exercise(t *testing.T, c *Client, src string) (Config, []Snapshot) {
 	}
 
 	wrong := withPassword(c, "not the password")
-	if _, err := wrong.Snapshots(ctx, Filter{}); !IsWrongPassword(err) || IsNotExist(err) {
+	if _, err := wrong.Snapshots(ctx, Filter{}); !IsWrongPassword(err) || errors.Is(err, ErrNotFound) {
 		t.Errorf("wrong password: %v, want IsWrongPassword", err)
 	}
 	return cfg, all
@@ -181,7 +182,7 @@ func TestIntegrationLocal(t *testing.T) {
 		if _, err := os.Stat(repo); !os.IsNotExist(err) {
 			t.Errorf("repository still there: %v", err)
 		}
-		if _, err := c.Config(ctx); !IsNotExist(err) {
+		if _, err := c.Config(ctx); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Config after removal: %v", err)
 		}
 	})
@@ -203,7 +204,7 @@ func TestIntegrationRestServer(t *testing.T) {
 		// unreachable server.
 		bad := strings.Replace(c.Repo.Repository, ":"+rs.Password+"@", ":wrong@", 1)
 		_, err := withRepo(c, bad).Snapshots(ctx, Filter{})
-		if err == nil || IsNotExist(err) || IsUnreachable(err) || !strings.Contains(err.Error(), "401") {
+		if err == nil || errors.Is(err, ErrNotFound) || IsUnreachable(err) || !strings.Contains(err.Error(), "401") {
 			t.Errorf("wrong HTTP password: %v", err)
 		}
 		if err := c.RemoveRepository(ctx); err == nil {
@@ -223,7 +224,7 @@ func TestIntegrationRestServer(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 		_, err := newClient(t, bin, repo).Config(ctx)
-		if !IsUnreachable(err) || IsNotExist(err) {
+		if !IsUnreachable(err) || errors.Is(err, ErrNotFound) {
 			t.Errorf("stopped rest-server: %v, want IsUnreachable", err)
 		}
 		t.Logf("stopped rest-server reported after %v: %v", time.Since(start).Round(time.Millisecond), err)
@@ -282,7 +283,7 @@ func TestIntegrationSFTP(t *testing.T) {
 		if ok, err := onHost.IsRepository(ctx, ""); err != nil || ok {
 			t.Errorf("IsRepository after removal: %v, %v", ok, err)
 		}
-		if _, err := c.Config(ctx); !IsNotExist(err) {
+		if _, err := c.Config(ctx); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Config after removal: %v", err)
 		}
 	})
@@ -295,7 +296,7 @@ func TestIntegrationSFTP(t *testing.T) {
 		defer cancel()
 		c := newClient(t, bin, "sftp:root@"+sshd.Addr+":/srv/none")
 		c.Repo.Options = map[string]string{"sftp.command": sftpCmd}
-		if _, err := c.Config(ctx); !IsUnreachable(err) || IsNotExist(err) {
+		if _, err := c.Config(ctx); !IsUnreachable(err) || errors.Is(err, ErrNotFound) {
 			t.Errorf("stopped sftp host: %v, want IsUnreachable", err)
 		}
 		// The SSH runner's host is gone too.

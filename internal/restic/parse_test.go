@@ -2,6 +2,7 @@ package restic
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -110,7 +111,7 @@ func TestClassifyRecorded(t *testing.T) {
 				t.Errorf("%s/%s: classified %q, want %q (error: %v)", v, name, got, want, err)
 			}
 			checks := map[kind]func(error) bool{
-				kindNotExist: IsNotExist, kindLocked: IsLocked, kindWrongPassword: IsWrongPassword,
+				kindNotExist: func(err error) bool { return errors.Is(err, ErrNotFound) }, kindLocked: IsLocked, kindWrongPassword: IsWrongPassword,
 				kindUnreachable: IsUnreachable, kindAlreadyExists: IsAlreadyExists, kindIncomplete: IsIncomplete,
 			}
 			for k, is := range checks {
@@ -332,13 +333,51 @@ func TestParseErrors(t *testing.T) {
 	}
 	// A plain remote.ExitError is classified too (e.g. from another caller).
 	ee := &remote.ExitError{Code: 1, Stderr: "Fatal: wrong password or no key found\n"}
-	if !IsWrongPassword(ee) || IsNotExist(ee) {
+	if !IsWrongPassword(ee) || errors.Is(ee, ErrNotFound) {
 		t.Error("plain ExitError not classified")
 	}
 	if !IsUnreachable(&remote.ConnError{Target: "x", Op: "dial", Err: fmt.Errorf("refused")}) {
 		t.Error("ConnError is not unreachable")
 	}
-	if IsNotExist(nil) || IsLocked(nil) || IsUnreachable(nil) {
+	if errors.Is(nil, ErrNotFound) || IsLocked(nil) || IsUnreachable(nil) {
 		t.Error("nil classified")
+	}
+}
+
+// ErrNotFound matches restic's recorded "no repository there" answers on
+// every backend, and none of the failures that must keep state: a refused
+// connection (0.18 cut off by its context while retrying, 0.14 at once), a
+// rest-server refusing the credentials, a wrong password, a lock, an
+// unreachable host.
+func TestErrNotFoundRecorded(t *testing.T) {
+	for _, v := range recordedVersions {
+		for name, want := range map[string]bool{
+			"cat-config-missing":           true,
+			"cat-config-missing-rest":      true,
+			"cat-config-missing-sftp":      true,
+			"cat-config-wrong-password":    false,
+			"cat-config-rest-refused":      false,
+			"cat-config-sftp-refused":      false,
+			"cat-config-rest-unauthorized": false,
+			"snapshots-locked":             false,
+		} {
+			c, _ := replayClient(t, v, name)
+			ctx, cancel := context.WithCancel(context.Background())
+			if loadRecording(t, v, name).Exit < 0 {
+				cancel() // it was stopped by its context
+			}
+			_, err := c.Config(ctx)
+			cancel()
+			if got := errors.Is(err, ErrNotFound); err == nil || got != want {
+				t.Errorf("%s/%s: errors.Is(%v, ErrNotFound) = %v, want %v", v, name, err, got, want)
+			}
+			if want && (IsUnreachable(err) || IsWrongPassword(err)) {
+				t.Errorf("%s/%s: a missing repository also classified otherwise: %v", v, name, err)
+			}
+		}
+	}
+	unreachable := &remote.ConnError{Target: "x", Op: "dial", Err: errors.New("connection refused")}
+	if errors.Is(unreachable, ErrNotFound) || errors.Is(fmt.Errorf("reading: %w", unreachable), ErrNotFound) {
+		t.Error("an unreachable host matches ErrNotFound")
 	}
 }

@@ -22,4 +22,8 @@
 // Secrets (the cluster token) travel on stdin (file uploads), never in argv.
 // Every user value reaches the host as an argument of remote.Command or as a
 // positional parameter of a constant remote.Script.
+//
+// A file read back that is not on the node (ReadConfig, ReadManifest) is an
+// error matching ErrNotFound under errors.Is; every other failure, an
+// unreachable node above all, is not.
 package rke2

@@ -87,6 +87,12 @@ func (n *Node) wrap(what string, err error) error {
 	return &NodeError{Node: n.Name, What: what, Err: err, msg: n.redact(err.Error())}
 }
 
+// ErrNotFound reports that a file the package reads back (config.yaml, a
+// manifest) does not exist on the node: the node answered and the file is
+// not there. An unreachable node, sudo's refusal or a file that cannot be
+// read is never ErrNotFound.
+var ErrNotFound = errors.New("does not exist")
+
 // NodeError is an operation on a node that failed.
 type NodeError struct {
 	Node string
@@ -173,17 +179,18 @@ func (n *Node) WriteConfig(ctx context.Context, c Config) error {
 	return n.wrap("writing "+ConfigPath, remote.WriteFile(ctx, n.Runner, ConfigPath, data, 0o600))
 }
 
-// ReadConfig reads config.yaml; exists is false when it is missing.
-func (n *Node) ReadConfig(ctx context.Context) (c Config, exists bool, err error) {
+// ReadConfig reads config.yaml. A missing one is an error matching
+// ErrNotFound.
+func (n *Node) ReadConfig(ctx context.Context) (Config, error) {
 	data, err := n.Runner.ReadFile(ctx, ConfigPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
+	if errors.Is(err, remote.ErrNotFound) {
+		return nil, n.wrap("reading "+ConfigPath, ErrNotFound)
 	}
 	if err != nil {
-		return nil, false, n.wrap("reading "+ConfigPath, err)
+		return nil, n.wrap("reading "+ConfigPath, err)
 	}
-	c, err = Parse(data)
-	return c, true, n.wrap("reading "+ConfigPath, err)
+	c, err := Parse(data)
+	return c, n.wrap("reading "+ConfigPath, err)
 }
 
 const remoteSumScript = `[ -f "$1" ] || exit 0
@@ -466,16 +473,17 @@ func (n *Node) WriteManifest(ctx context.Context, name, content string) error {
 	return n.wrap("writing manifest "+name, remote.WriteFile(ctx, n.Runner, ManifestPath(name), []byte(content), 0o600))
 }
 
-// ReadManifest reads a manifest back; exists is false when it is missing.
-func (n *Node) ReadManifest(ctx context.Context, name string) (content string, exists bool, err error) {
+// ReadManifest reads a manifest back. A missing one is an error matching
+// ErrNotFound.
+func (n *Node) ReadManifest(ctx context.Context, name string) (string, error) {
 	data, err := n.Runner.ReadFile(ctx, ManifestPath(name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", false, nil
+	if errors.Is(err, remote.ErrNotFound) {
+		return "", n.wrap("reading manifest "+name, ErrNotFound)
 	}
 	if err != nil {
-		return "", false, n.wrap("reading manifest "+name, err)
+		return "", n.wrap("reading manifest "+name, err)
 	}
-	return string(data), true, nil
+	return string(data), nil
 }
 
 // RemoveManifest deletes a manifest file. RKE2 does not delete what it

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,9 +99,9 @@ func TestWriteConfigKeepsTokenOffArgv(t *testing.T) {
 			t.Fatalf("token in argv: %s", l)
 		}
 	}
-	c, exists, err := n.ReadConfig(ctxT(t))
-	if err != nil || !exists || c.Token() != token {
-		t.Fatalf("%v %v %v", c, exists, err)
+	c, err := n.ReadConfig(ctxT(t))
+	if err != nil || c.Token() != token {
+		t.Fatalf("%v %v", c, err)
 	}
 }
 
@@ -330,12 +331,12 @@ func TestManifests(t *testing.T) {
 	if string(f.files[ManifestsDir+"/metallb.yaml"]) != "kind: Namespace\n" {
 		t.Fatal(f.files)
 	}
-	c, exists, err := n.ReadManifest(ctxT(t), "metallb")
-	if err != nil || !exists || c != "kind: Namespace\n" {
-		t.Fatal(c, exists, err)
+	c, err := n.ReadManifest(ctxT(t), "metallb")
+	if err != nil || c != "kind: Namespace\n" {
+		t.Fatal(c, err)
 	}
-	if _, exists, _ := n.ReadManifest(ctxT(t), "other"); exists {
-		t.Fatal("missing manifest exists")
+	if _, err := n.ReadManifest(ctxT(t), "other"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing manifest: %v, want ErrNotFound", err)
 	}
 	for _, bad := range []string{"../etc/x", "a/b", "", "A"} {
 		if err := n.WriteManifest(ctxT(t), bad, "x"); err == nil {
@@ -346,4 +347,43 @@ func TestManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, strings.Join(f.commandLines(), "\n"), "rm -f -- /var/lib/rancher/rke2/server/manifests/metallb.yaml")
+}
+
+// deniedRunner answers every ReadFile as cat does for a file it may not
+// read: the file is there, so it is not ErrNotFound.
+type deniedRunner struct{ *fakeRunner }
+
+func (deniedRunner) ReadFile(_ context.Context, p string) ([]byte, error) {
+	return nil, fmt.Errorf("reading %s on fake: %w", p, &remote.ExitError{Target: "fake", Cmd: "cat -- " + p, Code: 1, Stderr: "cat: " + p + ": Permission denied\n"})
+}
+
+// Only a file that is not on the node is ErrNotFound: an unreachable node
+// or a file that cannot be read keeps its own error.
+func TestReadBackNotFound(t *testing.T) {
+	missing := &Node{Name: "a", Runner: newFake(nil)}
+	down := newFake(nil)
+	down.unreachable = true
+	for name, c := range map[string]struct {
+		n    *Node
+		want bool
+	}{
+		"missing":     {missing, true},
+		"unreachable": {&Node{Name: "a", Runner: down}, false},
+		"denied":      {&Node{Name: "a", Runner: deniedRunner{newFake(nil)}}, false},
+	} {
+		_, cerr := c.n.ReadConfig(ctxT(t))
+		_, merr := c.n.ReadManifest(ctxT(t), "metallb")
+		for what, err := range map[string]error{"ReadConfig": cerr, "ReadManifest": merr} {
+			if err == nil || errors.Is(err, ErrNotFound) != c.want {
+				t.Errorf("%s: %s: %v, want ErrNotFound %v", name, what, err, c.want)
+			}
+		}
+		if name == "unreachable" && !remote.IsUnreachable(cerr) {
+			t.Errorf("%s: ReadConfig: %v is not unreachable", name, cerr)
+		}
+	}
+	_, err := missing.ReadConfig(ctxT(t))
+	if want := "node a: reading " + ConfigPath + ": does not exist"; err == nil || err.Error() != want {
+		t.Errorf("missing config: %v, want %q", err, want)
+	}
 }

@@ -24,4 +24,7 @@
 // NextElapseUSecRealtime stay in the "Sat 2026-11-21 12:28:36 UTC" form,
 // so systemctl runs with TZ=UTC and both forms are parsed. On systemd
 // before 248 show runs without the option and every time is in that form.
+// A unit none of whose three files is on the host is not installed: Read's
+// error then matches ErrNotFound under errors.Is. Nothing else does: an
+// unreachable host, a refused sudo or systemctl failing are other errors.
 package systemd

@@ -19,12 +19,11 @@ const outputTailLines = 20
 
 // State is a unit as installed on a host.
 type State struct {
-	// Exists reports that at least one of the three files is present.
-	// A missing file reads as "" below, so an install that lost a file
-	// shows as content drift.
-	Exists bool
 	// Service, Timer and Env are the installed contents. Env holds
-	// secrets: callers store a hash of it, never the content.
+	// secrets: callers store a hash of it, never the content. A missing
+	// file reads as "" (when at least one of the three is there, else
+	// Read fails with ErrNotFound), so an install that lost a file shows as
+	// content drift.
 	Service, Timer, Env string
 	// TimerEnabled: the timer starts at boot (enabled in timers.target).
 	// TimerActive: the timer is running now and will fire.
@@ -255,8 +254,9 @@ func (m Manager) Install(ctx context.Context, u Unit) error {
 }
 
 // Read returns the installed files and what systemd says about the units.
-// Units that are not installed give Exists false and no error; a host that
-// cannot be reached gives an error (remote.IsUnreachable).
+// Units that are not installed (none of the three files is there) give an
+// error matching ErrNotFound; a host that cannot be reached gives an error
+// for which remote.IsUnreachable holds, and never ErrNotFound.
 func (m Manager) Read(ctx context.Context, name string) (State, error) {
 	if err := ValidateName(name); err != nil {
 		return State{}, err
@@ -266,7 +266,6 @@ func (m Manager) Read(ctx context.Context, name string) (State, error) {
 		return State{}, fmt.Errorf("reading unit %s: %w", name, err)
 	}
 	st := State{
-		Exists:  f.serviceOK || f.timerOK || f.envOK,
 		Service: f.service,
 		Timer:   f.timer,
 		Env:     f.env,
@@ -287,6 +286,9 @@ func (m Manager) Read(ctx context.Context, name string) (State, error) {
 			return State{}, fmt.Errorf("reading the journal of unit %s on %s: %w", name, m.Runner.String(), err)
 		}
 		st.LastOutput = out
+	}
+	if !f.serviceOK && !f.timerOK && !f.envOK {
+		return State{}, fmt.Errorf("unit %s on %s: %w", name, m.Runner.String(), ErrNotFound)
 	}
 	return st, nil
 }

@@ -193,7 +193,7 @@ func TestReadOldSystemd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Exists || st.Service != "S" || st.Env != "" || st.LastResult != "success" || !st.LastRun.Equal(utc("2026-11-21 12:46:12")) {
+	if st.Service != "S" || st.Env != "" || st.LastResult != "success" || !st.LastRun.Equal(utc("2026-11-21 12:46:12")) {
 		t.Fatalf("%+v", st)
 	}
 	if len(f.cmds) != 2 || !strings.Contains(f.cmds[1], "systemctl show '--property=") {
@@ -301,6 +301,7 @@ func TestReadFailedOutput(t *testing.T) {
 
 	// A successful run reads no journal.
 	f.cmds = nil
+	f.files[ServicePath("homelab-test-sched")] = "S"
 	f.run = func(cmd remote.Cmd) (remote.Result, error) {
 		if cmd.Args[0] != "env" {
 			t.Fatalf("unexpected command %q", cmd.String())
@@ -309,5 +310,51 @@ func TestReadFailedOutput(t *testing.T) {
 	}
 	if st, err := (Manager{Runner: f}).Read(context.Background(), "homelab-test-sched"); err != nil || st.LastOutput != "" {
 		t.Fatalf("%+v, %v", st, err)
+	}
+}
+
+// failingFiles is a fakeRunner whose file reads fail with err.
+type failingFiles struct {
+	*fakeRunner
+	err error
+}
+
+func (f failingFiles) ReadFile(context.Context, string) ([]byte, error) { return nil, f.err }
+
+// Read says ErrNotFound only when none of the unit's files is on the host
+// (systemd's recorded answer for removed units, show-missing): a unit with
+// one file left is drift, and an unreachable host, a file that cannot be
+// read or a failing systemctl keep their own errors.
+func TestReadNotFound(t *testing.T) {
+	const name = "homelab-test-sched"
+	missing := func(remote.Cmd) (remote.Result, error) {
+		return remote.Result{Stdout: fixture(t, "show-missing.txt")}, nil
+	}
+	ctx := context.Background()
+
+	_, err := Manager{Runner: &fakeRunner{files: map[string]string{}, run: missing}}.Read(ctx, name)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "root@fake:22") {
+		t.Errorf("no files: %v, want ErrNotFound naming the unit and the host", err)
+	}
+
+	st, err := Manager{Runner: &fakeRunner{files: map[string]string{EnvPath(name): "A=1\n"}, run: missing}}.Read(ctx, name)
+	if err != nil || st.Env != "A=1\n" || st.Service != "" {
+		t.Errorf("only the env file: %+v, %v; want the state", st, err)
+	}
+
+	for what, r := range map[string]remote.Runner{
+		"unreachable": failingFiles{&fakeRunner{run: missing}, &remote.ConnError{Target: "root@fake:22", Op: "dial", Err: errors.New("connection refused")}},
+		"unreadable":  failingFiles{&fakeRunner{run: missing}, exitErr(1, "cat: "+ServicePath(name)+": Permission denied\n")},
+		"systemctl": &fakeRunner{files: map[string]string{}, run: func(remote.Cmd) (remote.Result, error) {
+			return remote.Result{ExitCode: 1}, exitErr(1, "Failed to connect to bus: No such file or directory\n")
+		}},
+	} {
+		_, err := Manager{Runner: r}.Read(ctx, name)
+		if err == nil || errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: %v, want an error that is not ErrNotFound", what, err)
+		}
+		if what == "unreachable" && !remote.IsUnreachable(err) {
+			t.Errorf("%s: %v is not unreachable", what, err)
+		}
 	}
 }

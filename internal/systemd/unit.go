@@ -31,6 +31,12 @@ const maxNameLen = 255 - len(".service")
 // be reached.
 var ErrInvalid = errors.New("invalid")
 
+// ErrNotFound is wrapped by Manager.Read's error when the unit is not
+// installed: the host answered and none of its three files is there. A host
+// that cannot be reached, sudo's refusal or a file that cannot be read is
+// never ErrNotFound.
+var ErrNotFound = errors.New("not installed")
+
 // Unit is a oneshot service started by a timer.
 type Unit struct {
 	// Name is the unit base name: "homelab-restic-media" gives

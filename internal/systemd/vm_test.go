@@ -216,7 +216,7 @@ func TestVMTimerFiresOnSchedule(t *testing.T) {
 	install(t, r, bad)
 
 	st := read(t, r, ok.Name)
-	if !st.Exists || st.Service != files.Service || st.Timer != files.Timer || st.Env != files.Env {
+	if st.Service != files.Service || st.Timer != files.Timer || st.Env != files.Env {
 		t.Fatalf("read back files differ from the rendered ones:\n%+v\nwant %+v", st, files)
 	}
 	if !st.TimerEnabled || !st.TimerActive {
@@ -460,7 +460,7 @@ func TestVMRunNowFailure(t *testing.T) {
 	if err := m.RunNow(testCtx(t, time.Minute), e.Name); !errors.As(err, &re) || re.Result != "failed: resources" {
 		t.Fatalf("RunNow without the env file: %v", err)
 	}
-	if st := read(t, r, e.Name); !st.Exists || st.Env != "" || st.LastResult != "failed: resources" || st.LastRun.IsZero() {
+	if st := read(t, r, e.Name); st.Env != "" || st.LastResult != "failed: resources" || st.LastRun.IsZero() {
 		t.Fatalf("Read without the env file: %+v", st)
 	}
 	recordShow(t, r, e.Name, "show-resources")
@@ -511,7 +511,7 @@ func TestVMOutOfBandEdit(t *testing.T) {
 	files := install(t, r, u)
 	st := read(t, r, u.Name)
 	midnight := time.Date(installed.Year(), installed.Month(), installed.Day()+1, 0, 0, 0, 0, time.UTC)
-	if !st.Exists || !st.TimerEnabled || !st.TimerActive || st.Running || !st.LastRun.IsZero() || st.LastResult != "" || !st.NextRun.Equal(midnight) {
+	if !st.TimerEnabled || !st.TimerActive || st.Running || !st.LastRun.IsZero() || st.LastResult != "" || !st.NextRun.Equal(midnight) {
 		t.Fatalf("fresh daily unit (the VM runs on UTC): %+v, want NextRun %s", st, midnight)
 	}
 	recordShow(t, r, u.Name, "show-installed")
@@ -542,7 +542,7 @@ func TestVMOutOfBandEdit(t *testing.T) {
 
 	// A file that is gone reads as empty content; Install writes it back.
 	vmRun(t, vm, "rm "+TimerPath(u.Name))
-	if st := read(t, r, u.Name); !st.Exists || st.Timer != "" || st.Service != files.Service {
+	if st := read(t, r, u.Name); st.Timer != "" || st.Service != files.Service {
 		t.Fatalf("Read with the timer file gone: %+v", st)
 	}
 	install(t, r, u)
@@ -598,9 +598,8 @@ func checkGone(t *testing.T, vm *testbed.ZFSVM, r remote.Runner, name string) {
 	if got := vmRun(t, vm, "systemctl show -P LoadState,ActiveState "+name+".service "+name+".timer"); got != "not-found\ninactive\n\nnot-found\ninactive" {
 		t.Errorf("systemd still knows the units: %q", got)
 	}
-	st := read(t, r, name)
-	if st.Exists || st.TimerActive || st.TimerEnabled || st.LastResult != "" || !st.LastRun.IsZero() || !st.NextRun.IsZero() || st.Running {
-		t.Errorf("Read after Remove: %+v", st)
+	if st, err := (Manager{Runner: r}).Read(testCtx(t, time.Minute), name); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Read after Remove: %+v, %v; want ErrNotFound", st, err)
 	}
 }
 

@@ -15,4 +15,10 @@
 // recursive "zfs get" for the whole pool and every other read in the same
 // provider operation is served from it (see Registry); any write through a
 // client of the host drops that cache.
+//
+// A pool or dataset that does not exist is an error matching ErrNotFound
+// under errors.Is: ZFS said so, and the reads a resource drops state on
+// (LookupPool, Dataset) also verified that `zpool import` does not list the
+// pool. A pool that is there but not imported is ErrNotImported instead, and
+// an unreachable host or any other failure matches neither.
 package zfs

@@ -2,6 +2,7 @@ package restic
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -356,11 +357,11 @@ func (r *resticBackupResource) refresh(ctx context.Context, mgr systemd.Manager,
 	name := unitPrefix + m.Name.ValueString()
 	importing := m.Paths.IsNull()
 	st, err := mgr.Read(ctx, name)
+	if errors.Is(err, systemd.ErrNotFound) {
+		return true, nil
+	}
 	if err != nil {
 		return false, err
-	}
-	if !st.Exists {
-		return true, nil
 	}
 	h := map[string]string{name + ".service": tfhelp.FileHash(st.Service), name + ".timer": tfhelp.FileHash(st.Timer)}
 	if !st.TimerEnabled {
@@ -369,10 +370,11 @@ func (r *resticBackupResource) refresh(ctx context.Context, mgr systemd.Manager,
 	// The check units are read whether or not the state has a
 	// check_schedule: units installed out of band are found too.
 	cst, err := mgr.Read(ctx, name+"-check")
-	if err != nil {
+	if err != nil && !errors.Is(err, systemd.ErrNotFound) {
 		return false, err
 	}
-	if cst.Exists {
+	checkInstalled := err == nil
+	if checkInstalled {
 		h[name+"-check.service"], h[name+"-check.timer"] = tfhelp.FileHash(cst.Service), tfhelp.FileHash(cst.Timer)
 	}
 	v, err := resticVersion(ctx, mgr, m)
@@ -386,7 +388,7 @@ func (r *resticBackupResource) refresh(ctx context.Context, mgr systemd.Manager,
 			return err
 		}
 		var check *systemd.Unit
-		if cst.Exists {
+		if checkInstalled {
 			c, err := systemd.Parse(name+"-check", systemd.Files{Service: cst.Service, Timer: cst.Timer, Env: cst.Env})
 			if err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -229,7 +230,7 @@ func (r *resticRepoResource) write(ctx context.Context, plan tfhelp.PlanGetter, 
 		switch {
 		case err == nil:
 			logging.Info(ctx, "adopting the existing restic repository: it opens with the given password", map[string]any{"repository": restic.RedactRepository(repo)})
-		case restic.IsNotExist(err):
+		case errors.Is(err, restic.ErrNotFound):
 			logging.Info(ctx, "no repository there: initializing it", map[string]any{"repository": restic.RedactRepository(repo)})
 			if _, err := c.Init(ctx); err != nil {
 				diags.AddError(summary, explain(err, repo))
@@ -245,7 +246,7 @@ func (r *resticRepoResource) write(ctx context.Context, plan tfhelp.PlanGetter, 
 		m.CheckResult = prior.CheckResult
 	}
 	if err := r.inspect(ctx, c, &m, runCheck); err != nil {
-		if prior != nil && restic.IsNotExist(err) {
+		if prior != nil && errors.Is(err, restic.ErrNotFound) {
 			diags.AddError(summary, missingRepository(err, repo, c.Runner.String(), prior.RepositoryID.ValueString()))
 			return
 		}
@@ -303,7 +304,7 @@ func (r *resticRepoResource) Read(ctx context.Context, req resource.ReadRequest,
 		// "no repository" (gone) from "wrong password" (still there).
 		_, err := c.Config(ctx)
 		switch {
-		case restic.IsNotExist(err):
+		case errors.Is(err, restic.ErrNotFound):
 			missing(err)
 		case err == nil || restic.IsWrongPassword(err):
 			if m.RepositoryID.IsNull() && len(seen) == 0 {
@@ -328,7 +329,7 @@ func (r *resticRepoResource) Read(ctx context.Context, req resource.ReadRequest,
 	}
 	err := r.inspect(ctx, c, &m, m.CheckOnRefresh.ValueBool())
 	switch {
-	case restic.IsNotExist(err):
+	case errors.Is(err, restic.ErrNotFound):
 		missing(err)
 		return
 	case err != nil:

@@ -4,6 +4,7 @@ package rke2
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -188,8 +189,8 @@ func (r *rke2ClusterResource) update(ctx context.Context, op *rke2Op, prior *rke
 		if priorNodes[n.Name] != nil {
 			return nil
 		}
-		cur, exists, err := n.ReadConfig(ctx)
-		if err != nil || !exists {
+		cur, err := n.ReadConfig(ctx)
+		if err != nil {
 			return nil // the join reports an unreachable node
 		}
 		other, _ := cur[rke2.KeyNodeName].(string)
@@ -222,7 +223,7 @@ func (r *rke2ClusterResource) update(ctx context.Context, op *rke2Op, prior *rke
 		}
 	}
 	for _, name := range toDrain {
-		if err := op.client().CheckDrain(ctx, name, op.drainOptions()); err != nil && !kube.IsNotFound(err) {
+		if err := op.client().CheckDrain(ctx, name, op.drainOptions()); err != nil && !errors.Is(err, kube.ErrNotFound) {
 			return err
 		}
 	}
@@ -268,7 +269,7 @@ func (r *rke2ClusterResource) update(ctx context.Context, op *rke2Op, prior *rke
 					return err
 				}
 				drained = true
-			} else if err != nil && !kube.IsNotFound(err) {
+			} else if err != nil && !errors.Is(err, kube.ErrNotFound) {
 				return fmt.Errorf("reading node %s: %w", n.Name, err)
 			}
 		}

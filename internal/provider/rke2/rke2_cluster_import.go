@@ -2,6 +2,7 @@ package rke2
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -64,12 +65,12 @@ func (r *rke2ClusterResource) ImportState(ctx context.Context, req resource.Impo
 
 // importNode reads one node's config.yaml into a node model.
 func importNode(ctx context.Context, n *clusterNode, role rke2.Role) (rke2.Found, error) {
-	cfg, exists, err := n.ReadConfig(ctx)
+	cfg, err := n.ReadConfig(ctx)
+	if errors.Is(err, rke2.ErrNotFound) {
+		return rke2.Found{}, fmt.Errorf("node %s (%s) is in the cluster but has no %s: it was not installed the way RKE2 documents, or this is not the machine of that node", n.Name, n.target, rke2.ConfigPath)
+	}
 	if err != nil {
 		return rke2.Found{}, err
-	}
-	if !exists {
-		return rke2.Found{}, fmt.Errorf("node %s (%s) is in the cluster but has no %s: it was not installed the way RKE2 documents, or this is not the machine of that node", n.Name, n.target, rke2.ConfigPath)
 	}
 	f := rke2.Split(cfg, role)
 	n.model.Labels, n.model.Taints = types.MapNull(types.StringType), types.ListNull(types.StringType)

@@ -242,11 +242,11 @@ func (op *rke2Op) config(n *clusterNode, token string) (rke2.Config, error) {
 // config already has (a rewrite never changes it), else the cluster's join
 // token read from a server.
 func (op *rke2Op) tokenFor(ctx context.Context, n *clusterNode, servers []*clusterNode) (string, error) {
-	cur, exists, err := n.ReadConfig(ctx)
+	cur, err := n.ReadConfig(ctx)
 	if err != nil && remote.IsUnreachable(err) {
 		return "", err
 	}
-	if err == nil && exists && cur.Token() != "" {
+	if err == nil && cur.Token() != "" {
 		return cur.Token(), nil
 	}
 	return op.clusterToken(ctx, servers)
@@ -334,7 +334,7 @@ func (op *rke2Op) waitReady(ctx context.Context, n *clusterNode, version string)
 	return rke2.Poll(ctx, op.logger(), "node "+n.Name+" to be Ready", map[string]any{"node": n.Name, "version": version}, func(ctx context.Context) (bool, string, error) {
 		info, err := c.Node(ctx, n.Name)
 		switch {
-		case kube.IsNotFound(err):
+		case errors.Is(err, kube.ErrNotFound):
 			return false, "not registered yet", nil
 		case err != nil && ctx.Err() == nil:
 			return false, "API: " + err.Error(), nil
@@ -403,11 +403,11 @@ func (op *rke2Op) writeManifests(ctx context.Context, n *clusterNode, prior type
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		cur, exists, err := n.ReadManifest(ctx, k)
-		if err != nil {
+		cur, err := n.ReadManifest(ctx, k)
+		if err != nil && !errors.Is(err, rke2.ErrNotFound) {
 			return err
 		}
-		if exists && cur == want[k] {
+		if err == nil && cur == want[k] {
 			continue
 		}
 		op.log("writing manifest", map[string]any{"node": n.Name, "manifest": k})
@@ -650,7 +650,7 @@ func (op *rke2Op) remove(ctx context.Context, n *clusterNode) error {
 		if err := c.DeleteNode(ctx, n.Name); err != nil {
 			return fmt.Errorf("deleting node %s: %w", n.Name, err)
 		}
-	} else if !kube.IsNotFound(err) {
+	} else if !errors.Is(err, kube.ErrNotFound) {
 		return fmt.Errorf("reading node %s: %w", n.Name, err)
 	}
 	uninstallErr := probe
@@ -707,12 +707,12 @@ func (op *rke2Op) readManifests(ctx context.Context, servers []*clusterNode) err
 			continue // drift of the node itself (its manifests are rewritten when it is), or a node down (kept)
 		}
 		for k, v := range want {
-			cur, exists, err := s.ReadManifest(ctx, k)
-			if err != nil {
+			cur, err := s.ReadManifest(ctx, k)
+			if err != nil && !errors.Is(err, rke2.ErrNotFound) {
 				return err
 			}
 			switch {
-			case !exists:
+			case err != nil:
 				delete(got, k)
 			case cur != v:
 				got[k] = types.StringValue(cur)

@@ -148,7 +148,7 @@ func podExists(d dynamic.Interface, ns, name string) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, err := d.Resource(kube.PodsGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-	if kube.IsNotFound(err) {
+	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
 	return err == nil, err
@@ -310,7 +310,7 @@ func TestAccRKE2Cluster_unreachableNode(t *testing.T) {
 				// Node is gone (the simulator runs no controllers), and
 				// the kubectl delete node the warning names.
 				_ = d.Resource(kube.NodesGVR).Delete(ctx, lab.Nodes[1].Name, metav1.DeleteOptions{})
-				if err := d.Resource(kube.PodsGVR).Namespace("apps").Delete(ctx, "db", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !kube.IsNotFound(err) {
+				if err := d.Resource(kube.PodsGVR).Namespace("apps").Delete(ctx, "db", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
 					t.Fatal(err)
 				}
 			},
