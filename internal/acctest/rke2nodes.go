@@ -33,8 +33,9 @@ const (
 	rke2ServerCPUs = 2
 	rke2AgentCPUs  = 1
 	// rke2BootAttempts and rke2VMBootTimeout bound booting one node VM: a boot
-	// normally takes under two minutes here, a stuck one is retried.
-	rke2BootAttempts  = 2
+	// normally takes under two minutes here, a stuck one is retried (twice: on
+	// a cold cache every package that waited for the image boots its VMs at once).
+	rke2BootAttempts  = 3
 	rke2VMBootTimeout = 3 * time.Minute
 	// rke2BootTimeout bounds booting the nodes (the image may be built
 	// first, about five minutes) and rke2ResetTimeout resetting them.
