@@ -267,13 +267,7 @@ func (r *zpoolResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		reasons = append(reasons, fmt.Sprintf("renaming pool %s to %s needs it exported and imported under the new name", state.Name.ValueString(), plan.Name.ValueString()))
 		paths = append(paths, path.Root("name"))
 	}
-	cur := topologyOf(ctx, state.Vdevs)
-	for i := range cur {
-		if cur[i].Type != zfs.TypeDisk {
-			cur[i].Name = cur[i].Type + "-?" // real names are read at apply time
-		}
-	}
-	if _, err := zfs.Plan(cur, zfs.Expand(planSpecs)); err != nil {
+	if _, err := zfs.Plan(zfs.PreviewNames(topologyOf(ctx, state.Vdevs)), zfs.Expand(planSpecs)); err != nil {
 		var re *zfs.ReplaceError
 		if errors.As(err, &re) {
 			reasons = append(reasons, re.Reasons...)
@@ -593,47 +587,20 @@ func changedProps(ctx context.Context, plan, state types.Map) map[string]string 
 	return changed
 }
 
-// reshape turns the pool's live layout into desired, one zpool operation at
-// a time, waiting for each resilver or raidz expansion to finish.
+// reshape has the client turn the pool's live layout into desired,
+// logging each step and each wait for a resilver or raidz expansion.
 func (r *zpoolResource) reshape(ctx context.Context, c *zfs.Client, name string, desired zfs.Topology, force bool, known map[string]string) error {
-	pool, err := c.Pool(ctx, name)
-	if err != nil {
-		return err
-	}
-	named := map[string]bool{}
-	for _, d := range desired.Disks() {
-		named[d] = true
-	}
-	// A disk that re-enumerated is the same disk: planned by the name state
-	// knows it by, addressed by its GUID so no command touches the disk
-	// that now has that name.
-	current, moved := zfs.FollowGUIDs(pool.Topology(), pool.DiskGUIDs(), known, named)
-	ops, err := zfs.Plan(current, desired)
-	if err != nil {
-		return err
-	}
-	for i := range ops {
-		for _, mv := range moved {
-			if ops[i].Target == mv.Was {
-				ops[i].Target = mv.GUID
+	return c.Reshape(ctx, name, desired, zfs.ReshapeOptions{
+		Force:      force,
+		KnownGUIDs: known,
+		Progress: func(step, of int, op zfs.Op, activity string) {
+			if activity == "" {
+				logging.Info(ctx, "changing ZFS pool layout", map[string]any{"pool": name, "step": step, "of": of, "operation": op.String()})
+				return
 			}
-		}
-	}
-	for i, op := range ops {
-		logging.Info(ctx, "changing ZFS pool layout", map[string]any{"pool": name, "step": i + 1, "of": len(ops), "operation": op.String()})
-		if err := c.Apply(ctx, name, op, force); err != nil {
-			return fmt.Errorf("step %d of %d (%s): %w", i+1, len(ops), op, err)
-		}
-		if op.Kind == zfs.OpReplace || op.Kind == zfs.OpAttach || op.Kind == zfs.OpExpand {
-			err := c.WaitIdle(ctx, name, func(activity string) {
-				logging.Info(ctx, "waiting for ZFS pool", map[string]any{"pool": name, "operation": op.String(), "progress": activity})
-			})
-			if err != nil {
-				return fmt.Errorf("step %d of %d (%s): %w", i+1, len(ops), op, err)
-			}
-		}
-	}
-	return nil
+			logging.Info(ctx, "waiting for ZFS pool", map[string]any{"pool": name, "operation": op.String(), "progress": activity})
+		},
+	})
 }
 
 func (r *zpoolResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
