@@ -15,10 +15,13 @@ import (
 
 // scriptRunner answers commands by prefix with recorded fixtures: a file
 // NAME.stderr ("exit=N" then stderr) makes the command fail that way, any
-// other file is its stdout.
+// other file is its stdout. A fixture named in literal is answered with
+// that stdout instead of a file, and an empty fixture name succeeds with no
+// output (as zpool add, attach and replace do).
 type scriptRunner struct {
 	t       *testing.T
 	answers [][2]string // command prefix, fixture
+	literal map[string][]byte
 	mu      sync.Mutex
 	ran     []string
 }
@@ -33,6 +36,12 @@ func (r *scriptRunner) Run(_ context.Context, cmd remote.Cmd) (remote.Result, er
 	for _, a := range r.answers {
 		if !strings.HasPrefix(line, a[0]) {
 			continue
+		}
+		if out, ok := r.literal[a[1]]; ok {
+			return remote.Result{Stdout: out}, nil
+		}
+		if a[1] == "" {
+			return remote.Result{}, nil
 		}
 		if !strings.HasSuffix(a[1], ".stderr") {
 			return remote.Result{Stdout: testdata(r.t, a[1])}, nil
