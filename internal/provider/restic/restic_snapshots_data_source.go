@@ -12,6 +12,7 @@ import (
 
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/logging"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/connection"
+	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/tfhelp"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/provider/validators"
 	"github.com/terraform-homelab/terraform-provider-homelab/internal/restic"
 )
@@ -93,14 +94,6 @@ func (d *resticSnapshotsDataSource) Configure(_ context.Context, req datasource.
 	d.data = connection.Configure(req.ProviderData, &resp.Diagnostics)
 }
 
-func stringList(v []string) types.List {
-	vals := make([]attr.Value, len(v))
-	for i, s := range v {
-		vals[i] = types.StringValue(s)
-	}
-	return types.ListValueMust(types.StringType, vals)
-}
-
 func (d *resticSnapshotsDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m resticSnapshotsModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
@@ -148,7 +141,7 @@ wait:
 		vals[i] = types.ObjectValueMust(snapshotType, map[string]attr.Value{
 			"id": types.StringValue(s.ID), "short_id": types.StringValue(s.ShortID),
 			"time": types.StringValue(s.Time.UTC().Format(time.RFC3339)), "hostname": types.StringValue(s.Hostname),
-			"paths": stringList(s.Paths), "tags": stringList(s.Tags),
+			"paths": tfhelp.StringList(s.Paths), "tags": tfhelp.StringList(s.Tags),
 		})
 		if s.Time.After(latest) {
 			latest = s.Time

@@ -78,7 +78,7 @@ func importNode(ctx context.Context, n *clusterNode, role rke2.Role) (rke2.Found
 		n.model.Labels = tfhelp.StringMap(f.Labels)
 	}
 	if len(f.Taints) > 0 {
-		n.model.Taints = stringList(f.Taints)
+		n.model.Taints = tfhelp.StringList(f.Taints)
 	}
 	n.model.Config, n.model.SensitiveConfig = types.MapNull(types.StringType), types.MapNull(types.StringType)
 	if len(f.Plain) > 0 {
@@ -88,14 +88,6 @@ func importNode(ctx context.Context, n *clusterNode, role rke2.Role) (rke2.Found
 		n.model.SensitiveConfig = tfhelp.StringMap(f.Secret)
 	}
 	return f, nil
-}
-
-func stringList(l []string) types.List {
-	vals := make([]attr.Value, len(l))
-	for i, v := range l {
-		vals[i] = types.StringValue(v)
-	}
-	return types.ListValueMust(types.StringType, vals)
 }
 
 // discover fills m from the running cluster.
@@ -139,7 +131,7 @@ func (r *rke2ClusterResource) discover(ctx context.Context, op *rke2Op, m *rke2C
 		case string:
 			*map[string]*types.String{"cni": &m.CNI, "cluster-cidr": &m.ClusterCIDR, "service-cidr": &m.ServiceCIDR}[k] = types.StringValue(x)
 		case []string:
-			*map[string]*types.List{"disable": &m.Disable, "tls-san": &m.TLSSAN}[k] = stringList(x)
+			*map[string]*types.List{"disable": &m.Disable, "tls-san": &m.TLSSAN}[k] = tfhelp.StringList(x)
 		}
 	}
 	// The API is first reached at the first server's own address.
@@ -208,7 +200,7 @@ func (r *rke2ClusterResource) discover(ctx context.Context, op *rke2Op, m *rke2C
 	if sans, _ := knownList(m.TLSSAN); len(sans) > 0 && sans[len(sans)-1] == m.APIEndpoint.ValueString() {
 		m.TLSSAN = types.ListNull(types.StringType)
 		if len(sans) > 1 {
-			m.TLSSAN = stringList(sans[:len(sans)-1])
+			m.TLSSAN = tfhelp.StringList(sans[:len(sans)-1])
 		}
 	}
 	if _, down, err := op.readBack(ctx, append(append([]*clusterNode{}, servers...), agents...)); err != nil || len(down) > 0 {

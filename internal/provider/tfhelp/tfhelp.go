@@ -60,6 +60,15 @@ func StrList(v []string) types.List {
 	return types.ListValueMust(types.StringType, vals)
 }
 
+// StringList is a list of strings, empty (not null) when v is.
+func StringList(v []string) types.List {
+	vals := make([]attr.Value, len(v))
+	for i, s := range v {
+		vals[i] = types.StringValue(s)
+	}
+	return types.ListValueMust(types.StringType, vals)
+}
+
 // StringMap is a map of strings, empty (not null) when m is.
 func StringMap(m map[string]string) types.Map {
 	vals := make(map[string]attr.Value, len(m))
